@@ -1,0 +1,240 @@
+"""The run configuration: defaults in one frozen dataclass, validated on creation.
+
+Config flows one way. ``FedKDConfig()`` holds the defaults; a YAML experiment file
+(``yaml.safe_load``) overrides them; values from Flower's run config that differ
+from the defaults override both. Keys are kebab-case outside Python
+(``kd-alpha``) and snake_case inside (``kd_alpha``). Unknown keys and
+out-of-range values raise :class:`ConfigError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fedkd.data.registry import DATASETS
+from fedkd.models import INPUT_RANKS, MODELS
+
+PARTITIONERS = ("iid", "dirichlet", "pathological")
+STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedavgm", "fedyogi", "fedadagrad", "fedmedian")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is not allowed."""
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class FedKDConfig:
+    """Every setting of a fedkd run, with its default."""
+
+    num_server_rounds: int = field(default=15, metadata=_doc("Federated rounds."))
+    dataset: str = field(default="mnist1d", metadata=_doc("Dataset: " + ", ".join(DATASETS) + "."))
+    partitioner: str = field(
+        default="dirichlet", metadata=_doc("How the train split is shared out: iid, dirichlet, pathological.")
+    )
+    dirichlet_alpha: float = field(
+        default=0.5, metadata=_doc("Dirichlet concentration; smaller is more skewed (> 0).")
+    )
+    classes_per_client: int = field(
+        default=2, metadata=_doc("Classes per client for the pathological partitioner.")
+    )
+    local_test_fraction: float = field(
+        default=0.2, metadata=_doc("Share of each client's shard kept as its local test split.")
+    )
+    student: str = field(default="mlp", metadata=_doc("Shared student architecture (model registry name)."))
+    teacher: str = field(default="cnn1d", metadata=_doc("Local teacher architecture, trained at first use."))
+    teacher_epochs: int = field(default=40, metadata=_doc("Epochs to train a local teacher."))
+    teacher_learning_rate: float = field(default=0.01, metadata=_doc("Teacher SGD learning rate."))
+    local_epochs: int = field(default=2, metadata=_doc("Student epochs per round at each client."))
+    batch_size: int = field(default=32, metadata=_doc("Mini-batch size for student and teacher."))
+    learning_rate: float = field(default=0.05, metadata=_doc("Student SGD learning rate."))
+    momentum: float = field(default=0.9, metadata=_doc("SGD momentum (student and teacher)."))
+    kd_alpha: float = field(
+        default=0.5, metadata=_doc("Weight of the hard-label CE term; 1 is CE only (no distillation).")
+    )
+    kd_temperature: float = field(default=4.0, metadata=_doc("Softening temperature T (> 0)."))
+    strategy: str = field(default="fedavg", metadata=_doc("Server strategy: " + ", ".join(STRATEGIES) + "."))
+    fraction_train: float = field(default=1.0, metadata=_doc("Share of clients sampled to train each round."))
+    fraction_evaluate: float = field(
+        default=1.0, metadata=_doc("Share of clients sampled for federated evaluation.")
+    )
+    proximal_mu: float = field(default=0.01, metadata=_doc("FedProx proximal weight."))
+    server_learning_rate: float = field(
+        default=0.0,
+        metadata=_doc("Server step size (FedAvgM lr; FedAdam/FedYogi/FedAdagrad eta); 0 keeps Flower's default."),
+    )
+    server_momentum: float = field(default=0.9, metadata=_doc("FedAvgM server momentum."))
+    seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
+    student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
+    teacher_device: str = field(
+        default="auto", metadata=_doc("Device for teacher training and logits; logits move to the student's.")
+    )
+    output_dir: str = field(
+        default="results", metadata=_doc("Where results go; relative paths are under the working directory.")
+    )
+    run_name: str = field(
+        default="", metadata=_doc("Results subfolder; empty means a timestamp.")
+    )
+    data_dir: str = field(default="", metadata=_doc("Where to look for dataset files first."))
+    cache_dir: str = field(
+        default="", metadata=_doc("Teacher and dataset cache; empty means ~/.cache/fedkd.")
+    )
+    experiment: str = field(
+        default="", metadata=_doc("YAML experiment file whose keys override these defaults.")
+    )
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """All config keys, kebab-case."""
+        return [to_key(f.name) for f in dataclasses.fields(cls)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as kebab-case keys and plain values."""
+        return {to_key(f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, base: FedKDConfig | None = None) -> FedKDConfig:
+        """Override ``base`` (default: the defaults) with kebab-case ``values``.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown key, a value of the wrong type, or one out of range.
+        """
+        base = base or cls()
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            name = to_name(str(key))
+            if name not in types:
+                raise ConfigError(f"unknown config key {key!r}; allowed keys: {', '.join(cls.keys())}")
+            changes[name] = _coerce(str(key), value, str(types[name]))
+        return dataclasses.replace(base, **changes)
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, Any], *, base_dir: Path | None = None) -> FedKDConfig:
+        """Resolve a Flower run config: defaults < experiment file < changed run-config values.
+
+        Parameters
+        ----------
+        run_config : mapping
+            Flower's ``context.run_config`` (every key, defaults included).
+        base_dir : pathlib.Path, optional
+            Directory a relative ``experiment`` path is resolved against, before
+            the working directory.
+        """
+        defaults = cls().to_dict()
+        changed = {k: v for k, v in run_config.items() if k not in defaults or defaults[k] != v}
+        experiment = str(changed.get("experiment", ""))
+        config = cls()
+        if experiment:
+            config = cls.from_mapping(load_experiment(experiment, base_dir=base_dir), base=config)
+        return cls.from_mapping(changed, base=config)
+
+
+def to_key(name: str) -> str:
+    """``kd_alpha`` -> ``kd-alpha``."""
+    return name.replace("_", "-")
+
+
+def to_name(key: str) -> str:
+    """``kd-alpha`` -> ``kd_alpha``."""
+    return key.replace("-", "_")
+
+
+def _coerce(key: str, value: Any, type_name: str) -> Any:
+    if type_name == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    expected = {"int": int, "str": str, "float": float, "bool": bool}[type_name]
+    if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
+        raise ConfigError(f"{key}={value!r} must be of type {type_name}, got {type(value).__name__}")
+    return value
+
+
+def find_experiment(path: str, *, base_dir: Path | None = None) -> Path:
+    """Locate an experiment file: as given, under ``base_dir``, or under its experiments folder."""
+    candidates = [Path(path)]
+    if base_dir is not None:
+        candidates += [base_dir / path, base_dir / "simulations" / "experiments" / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"experiment={path!r}: no such file (looked in {[str(c) for c in candidates]})")
+
+
+def load_experiment(path: str, *, base_dir: Path | None = None) -> dict[str, Any]:
+    """Read a YAML experiment file: a flat mapping of config keys to values."""
+    file = find_experiment(path, base_dir=base_dir)
+    try:
+        content = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"experiment={path!r} is not valid YAML: {error}") from error
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"experiment={path!r} must hold a mapping of config keys, got {type(content).__name__}")
+    if "experiment" in content:
+        raise ConfigError(f"experiment={path!r} may not name another experiment")
+    return content
+
+
+def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def _validate(c: FedKDConfig) -> None:
+    _check(c.num_server_rounds >= 1, "num-server-rounds", c.num_server_rounds, "must be >= 1")
+    _check(c.dataset in DATASETS, "dataset", c.dataset, "choose one of " + ", ".join(sorted(DATASETS)))
+    _check(c.partitioner in PARTITIONERS, "partitioner", c.partitioner, "choose one of " + ", ".join(PARTITIONERS))
+    _check(c.dirichlet_alpha > 0, "dirichlet-alpha", c.dirichlet_alpha, "must be > 0")
+    num_classes = DATASETS[c.dataset].num_classes
+    _check(
+        1 <= c.classes_per_client <= num_classes,
+        "classes-per-client",
+        c.classes_per_client,
+        f"must be in [1, {num_classes}] for {c.dataset}",
+    )
+    _check(0 <= c.local_test_fraction < 1, "local-test-fraction", c.local_test_fraction, "must be in [0, 1)")
+    rank = len(DATASETS[c.dataset].input_shape)
+    for key, model in (("student", c.student), ("teacher", c.teacher)):
+        _check(model in MODELS, key, model, "choose one of " + ", ".join(sorted(MODELS)))
+        fitting = sorted(m for m, ranks in INPUT_RANKS.items() if rank in ranks)
+        _check(rank in INPUT_RANKS[model], key, model, f"for {c.dataset} choose one of " + ", ".join(fitting))
+    for key, value in (("teacher-epochs", c.teacher_epochs), ("local-epochs", c.local_epochs)):
+        _check(value >= 0, key, value, "must be >= 0")
+    _check(c.batch_size >= 1, "batch-size", c.batch_size, "must be >= 1")
+    for key, value in (
+        ("learning-rate", c.learning_rate),
+        ("teacher-learning-rate", c.teacher_learning_rate),
+        ("kd-temperature", c.kd_temperature),
+    ):
+        _check(value > 0, key, value, "must be > 0")
+    for key, value in (
+        ("momentum", c.momentum),
+        ("server-momentum", c.server_momentum),
+        ("kd-alpha", c.kd_alpha),
+        ("fraction-evaluate", c.fraction_evaluate),
+    ):
+        _check(0 <= value <= 1, key, value, "must be in [0, 1]")
+    _check(0 < c.fraction_train <= 1, "fraction-train", c.fraction_train, "must be in (0, 1]")
+    _check(c.server_learning_rate >= 0, "server-learning-rate", c.server_learning_rate, "must be >= 0")
+    _check(c.proximal_mu >= 0, "proximal-mu", c.proximal_mu, "must be >= 0")
+    _check(c.strategy in STRATEGIES, "strategy", c.strategy, "choose one of " + ", ".join(STRATEGIES))
+    for key, value in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
+        ok = value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
+        _check(ok, key, value, "use auto, cpu, cuda or cuda:N")
+    _check(c.output_dir != "", "output-dir", c.output_dir, "must not be empty")
+    _check("/" not in c.run_name and c.run_name not in (".", ".."), "run-name", c.run_name, "must be a plain folder name")

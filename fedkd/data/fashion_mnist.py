@@ -1,0 +1,129 @@
+"""Fashion-MNIST (Xiao et al., 2017) from its four original idx files.
+
+Lookup order: an explicit data directory, the ``FEDKD_DATA_DIR`` environment
+variable, Debian's ``dataset-fashion-mnist`` package, then a download from the
+canonical mirror into the cache directory. Every file, wherever it comes from, is
+checked against the SHA-256 of its decompressed content before use, so a
+truncated download or a different file is refused by name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from fedkd.data.arrays import ArrayDataset, DatasetSplits
+
+CANONICAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+# SHA-256 of each file's decompressed idx content (gzip headers vary by packager).
+CONTENT_SHA256: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+
+
+class ChecksumError(ValueError):
+    """A dataset file's content does not match its published checksum."""
+
+
+def _content_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with gzip.open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, expected: str) -> None:
+    """Raise :class:`ChecksumError` unless ``path`` decompresses to the expected bytes."""
+    try:
+        actual = _content_sha256(path)
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise ChecksumError(f"{path} is not a readable gzip file: {error}") from error
+    if actual != expected:
+        raise ChecksumError(
+            f"{path} has content SHA-256 {actual}, expected {expected}; "
+            "the file is corrupt or not the original Fashion-MNIST release"
+        )
+
+
+def download_file(url: str, destination: Path, expected: str) -> None:
+    """Download ``url`` to ``destination`` atomically, verifying its checksum.
+
+    Nothing is left at ``destination`` unless the checksum matches.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+        verify_file(Path(temporary), expected)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _read_idx(path: Path) -> npt.NDArray[np.uint8]:
+    with gzip.open(path, "rb") as stream:
+        raw = stream.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte idx file")
+    rank = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank)
+    return data.reshape(dims)
+
+
+def locate_files(
+    data_dir: Path | None, cache_dir: Path, base_url: str = CANONICAL_URL
+) -> dict[str, Path]:
+    """Find (or download) the four verified files; return their paths by name."""
+    candidates = [d for d in (data_dir, os.environ.get("FEDKD_DATA_DIR")) if d]
+    search = [Path(d) for d in candidates] + [DEBIAN_DIR, cache_dir / "fashion-mnist"]
+    found: dict[str, Path] = {}
+    for name, expected in CONTENT_SHA256.items():
+        for directory in search:
+            for path in (directory / name, directory / "fashion-mnist" / name):
+                if path.is_file():
+                    verify_file(path, expected)
+                    found[name] = path
+                    break
+            if name in found:
+                break
+        else:
+            target = cache_dir / "fashion-mnist" / name
+            download_file(base_url.rstrip("/") + "/" + name, target, expected)
+            found[name] = target
+    return found
+
+
+def load_fashion_mnist(
+    data_dir: Path | None, cache_dir: Path, base_url: str = CANONICAL_URL
+) -> DatasetSplits:
+    """Load Fashion-MNIST as 28x28 float images scaled to [0, 1]."""
+    files = locate_files(data_dir, cache_dir, base_url)
+
+    def split(images: str, labels: str) -> ArrayDataset:
+        x = _read_idx(files[images]).astype(np.float32) / 255.0
+        y = _read_idx(files[labels]).astype(np.int64)
+        return ArrayDataset(x, y)
+
+    return DatasetSplits(
+        name="fashion-mnist",
+        train=split("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+        test=split("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+        num_classes=10,
+    )

@@ -1,0 +1,57 @@
+"""The datasets fedkd knows by name, with the facts config validation needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from fedkd.data.arrays import DatasetSplits
+from fedkd.data.digits import load_digits
+from fedkd.data.fashion_mnist import load_fashion_mnist
+from fedkd.data.mnist1d import load_mnist1d
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What is known of a dataset before loading it.
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+        Shape of one input.
+    num_classes : int
+        Number of label values.
+    load : callable
+        ``load(data_dir, cache_dir) -> DatasetSplits``.
+    """
+
+    input_shape: tuple[int, ...]
+    num_classes: int
+    load: Callable[[Path | None, Path], DatasetSplits]
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist1d": DatasetSpec((40,), 10, lambda data_dir, cache_dir: load_mnist1d()),
+    "fashion-mnist": DatasetSpec((28, 28), 10, load_fashion_mnist),
+    "digits": DatasetSpec((8, 8), 10, lambda data_dir, cache_dir: load_digits()),
+}
+
+
+@lru_cache(maxsize=4)
+def _load_cached(name: str, data_dir: Path | None, cache_dir: Path) -> DatasetSplits:
+    return DATASETS[name].load(data_dir, cache_dir)
+
+
+def load_dataset(name: str, *, data_dir: Path | None, cache_dir: Path) -> DatasetSplits:
+    """Load a dataset by registry name; repeated calls in a process reuse it.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
+    return _load_cached(name, data_dir, cache_dir)

@@ -1,0 +1,90 @@
+"""A site's private data: a train split and a local test split.
+
+Both identities of a client end here. In simulation a shard of a named dataset is
+split locally; at a real site the two splits are read from the site's data
+directory. Nothing downstream knows which world it is in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from fedkd.data.arrays import ArrayDataset
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """The data one site holds.
+
+    Attributes
+    ----------
+    train : ArrayDataset
+        Used to train the teacher and to distill the student.
+    test : ArrayDataset
+        Local held-out split for federated evaluation.
+    num_classes : int
+        Number of label values of the task.
+    """
+
+    train: ArrayDataset
+    test: ArrayDataset
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input."""
+        return tuple(self.train.x.shape[1:])
+
+
+def split_shard(
+    shard: ArrayDataset, *, test_fraction: float, seed: int, num_classes: int
+) -> SiteData:
+    """Split a site's shard into train and local test parts by a seeded shuffle.
+
+    At least one sample stays in train; the test part may be empty for tiny shards.
+    """
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    order: npt.NDArray[np.int64] = np.random.default_rng(seed).permutation(len(shard))
+    num_test = min(int(round(test_fraction * len(shard))), max(len(shard) - 1, 0))
+    return SiteData(
+        train=shard.subset(np.sort(order[num_test:])),
+        test=shard.subset(np.sort(order[:num_test])),
+        num_classes=num_classes,
+    )
+
+
+def _read_split(path: Path, input_shape: tuple[int, ...], num_classes: int) -> ArrayDataset:
+    if not path.is_file():
+        raise FileNotFoundError(f"site data file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            x, y = archive["x"], archive["y"]
+    except (KeyError, ValueError, OSError) as error:
+        raise ValueError(f"{path} must be an .npz file with arrays 'x' and 'y': {error}") from error
+    if tuple(x.shape[1:]) != input_shape:
+        raise ValueError(f"{path}: inputs have shape {tuple(x.shape[1:])}, the task needs {input_shape}")
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{path}: labels must be a 1-D integer array, got {y.dtype} {y.shape}")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"{path}: labels must lie in [0, {num_classes}), got [{y.min()}, {y.max()}]")
+    return ArrayDataset(x.astype(np.float32), y.astype(np.int64))
+
+
+def load_site_dir(directory: Path, *, input_shape: tuple[int, ...], num_classes: int) -> SiteData:
+    """Read a real site's ``train.npz`` and ``test.npz`` (arrays ``x`` and ``y``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Naming the file and what is wrong with it.
+    """
+    return SiteData(
+        train=_read_split(directory / "train.npz", input_shape, num_classes),
+        test=_read_split(directory / "test.npz", input_shape, num_classes),
+        num_classes=num_classes,
+    )

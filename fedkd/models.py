@@ -1,0 +1,163 @@
+"""A small registry of classifier architectures, chosen by name.
+
+Students and teachers are built from the same registry; only the student is
+shared across sites, so each site may pick a different teacher architecture.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+ModelBuilder = Callable[[tuple[int, ...], int], nn.Module]
+
+
+class MLPBase(nn.Module):
+    """Two hidden layers of 100 units: the MNIST-1D paper's ``MLPBase``.
+
+    Accepts any input shape; it is flattened first.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 100):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(math.prod(input_shape), hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvBase1d(nn.Module):
+    """Three strided 1-D convolutions of 25 channels: the MNIST-1D paper's ``ConvBase``."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, channels: int = 25):
+        super().__init__()
+        if len(input_shape) != 1:
+            raise ValueError(f"cnn1d needs 1-D inputs, got input shape {input_shape}")
+        self.features = nn.Sequential(
+            nn.Conv1d(1, channels, 5, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, 1, *input_shape)).shape[1]
+        self.classifier = nn.Linear(flat, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x.unsqueeze(1)))
+
+
+class ConvNet2d(nn.Module):
+    """Two 5x5 convolutions with max pooling, then two fully connected layers.
+
+    ``width=(32, 64), hidden=512`` is the 2-conv CNN of McMahan et al. (2017) used
+    by Flower's non-IID Fashion-MNIST benchmark; narrower widths give a small student.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        width: tuple[int, int] = (32, 64),
+        hidden: int = 512,
+    ):
+        super().__init__()
+        if len(input_shape) != 2:
+            raise ValueError(f"2-D CNNs need image inputs, got input shape {input_shape}")
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width[0], 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width[0], width[1], 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, 1, *input_shape)).shape[1]
+        self.classifier = nn.Sequential(
+            nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x.unsqueeze(1)))
+
+
+def _mlp(shape: tuple[int, ...], classes: int) -> nn.Module:
+    return MLPBase(shape, classes)
+
+
+def _cnn1d(shape: tuple[int, ...], classes: int) -> nn.Module:
+    return ConvBase1d(shape, classes)
+
+
+def _cnn_small(shape: tuple[int, ...], classes: int) -> nn.Module:
+    return ConvNet2d(shape, classes, width=(8, 16), hidden=64)
+
+
+def _cnn_large(shape: tuple[int, ...], classes: int) -> nn.Module:
+    return ConvNet2d(shape, classes, width=(32, 64), hidden=512)
+
+
+MODELS: dict[str, ModelBuilder] = {}
+INPUT_RANKS: dict[str, tuple[int, ...]] = {}
+
+
+def register(name: str, builder: ModelBuilder, *, input_ranks: tuple[int, ...]) -> None:
+    """Add an architecture to the registry.
+
+    Parameters
+    ----------
+    name : str
+        Registry key used in config (``student``, ``teacher``).
+    builder : callable
+        ``builder(input_shape, num_classes) -> nn.Module``.
+    input_ranks : tuple of int
+        Input ranks (1 for sequences, 2 for images) the architecture accepts.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is already registered.
+    """
+    if name in MODELS:
+        raise ValueError(f"model {name!r} is already registered")
+    MODELS[name] = builder
+    INPUT_RANKS[name] = input_ranks
+
+
+register("mlp", _mlp, input_ranks=(1, 2))
+register("cnn1d", _cnn1d, input_ranks=(1,))
+register("cnn-small", _cnn_small, input_ranks=(2,))
+register("cnn-large", _cnn_large, input_ranks=(2,))
+
+
+def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """Build a freshly initialised model by registry name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or an input shape the architecture cannot take.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    if len(input_shape) not in INPUT_RANKS[name]:
+        raise ValueError(
+            f"model {name!r} takes inputs of rank {INPUT_RANKS[name]}, "
+            f"got input shape {input_shape}"
+        )
+    return MODELS[name](input_shape, num_classes)

@@ -1,0 +1,141 @@
+"""Per-round records of a run, written atomically as JSON, CSV and a plot.
+
+``results.json`` is ``{"config": {...}, "rounds": [{...}, ...]}``; ``results.csv``
+holds the same rounds, one row each; ``config.yaml`` is the resolved config;
+``accuracy.png`` plots global-student accuracy per round. Every file is replaced
+whole (written beside its target, then renamed), so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Record = dict[str, Any]
+
+# The columns every round has, in the order CSV files list them.
+ROUND_FIELDS = (
+    "round",
+    "global_accuracy",
+    "global_loss",
+    "client_accuracy_mean",
+    "client_accuracy_min",
+    "client_accuracy_max",
+    "teacher_accuracy_mean",
+    "train_loss",
+    "train_ce",
+    "train_kd",
+    "clients_trained",
+    "clients_evaluated",
+    "bytes_sent",
+    "bytes_received",
+    "round_seconds",
+)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one rename; nothing half-written remains."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _clean(value: Any) -> Any:
+    """NaN and infinities become ``None`` so the JSON is standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def rounds_csv(rounds: Sequence[Mapping[str, Any]]) -> str:
+    """The rounds as CSV text: the standard columns first, then any others."""
+    extra = sorted({k for r in rounds for k in r} - set(ROUND_FIELDS))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[*ROUND_FIELDS, *extra], lineterminator="\n")
+    writer.writeheader()
+    for record in rounds:
+        writer.writerow({k: _clean(v) for k, v in record.items()})
+    return buffer.getvalue()
+
+
+def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
+    """Save a plot of global (and mean client) accuracy per round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    xs = [r["round"] for r in rounds]
+    axes.plot(xs, [r.get("global_accuracy") for r in rounds], marker="o", label="global student (server test set)")
+    client = [r.get("client_accuracy_mean") for r in rounds]
+    if any(v is not None for v in client):
+        axes.plot(xs, [math.nan if v is None else v for v in client], marker=".", linestyle="--", label="mean client (local test)")
+    teacher = [r.get("teacher_accuracy_mean") for r in rounds]
+    if any(v is not None for v in teacher):
+        axes.plot(xs, [math.nan if v is None else v for v in teacher], linestyle=":", label="mean local teacher (local test)")
+    axes.set_xlabel("round")
+    axes.set_ylabel("accuracy")
+    axes.set_ylim(0, 1)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    axes.set_title(title, fontsize=9)
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    write_atomic(path, buffer.getvalue())
+
+
+class ResultsWriter:
+    """Collects round records for one run and rewrites its files after each round.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        The run's results folder (created).
+    config : mapping
+        The resolved config, stored with the results.
+    """
+
+    def __init__(self, directory: Path, config: Mapping[str, Any]):
+        self.directory = directory
+        self.config = dict(config)
+        self.rounds: list[Record] = []
+        directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(directory / "config.yaml", yaml.safe_dump(self.config, sort_keys=False).encode())
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Add a round's record and rewrite ``results.json``, ``results.csv`` and the plot."""
+        self.rounds.append({k: _clean(v) for k, v in record.items()})
+        document = {"config": self.config, "rounds": self.rounds}
+        write_atomic(self.directory / "results.json", json.dumps(document, indent=2).encode())
+        write_atomic(self.directory / "results.csv", rounds_csv(self.rounds).encode())
+        title = f"{self.config.get('dataset')} / {self.config.get('partitioner')} / kd-alpha={self.config.get('kd-alpha')}"
+        plot_accuracy(self.rounds, self.directory / "accuracy.png", title)
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """Load a ``results.json`` (or the folder holding one)."""
+    file = path / "results.json" if path.is_dir() else path
+    document = json.loads(file.read_text())
+    if not isinstance(document, dict) or "rounds" not in document or "config" not in document:
+        raise ValueError(f"{file} is not a fedkd results file (needs 'config' and 'rounds')")
+    return document

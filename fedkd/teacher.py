@@ -1,0 +1,194 @@
+"""A site's private teacher: obtain it, freeze it, and cache its logits.
+
+A teacher is either trained on the site's own train split at first use (cached on
+the site's disk under a key made of everything that determines it, so later runs
+reuse it) or loaded from a safetensors checkpoint. Its logits on the site's data
+are computed once and cached beside it, so distillation never runs the teacher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from fedkd.checkpoint import CheckpointError, load_model, read_metadata, save_model
+from fedkd.data.site import SiteData
+from fedkd.models import build_model
+from fedkd.train import OptimizerSettings, distill, predict_logits
+
+# Bump when the teacher training code changes what a recipe produces.
+TRAINING_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TeacherRecipe:
+    """Everything that determines a teacher trained at the site."""
+
+    architecture: str
+    epochs: int
+    learning_rate: float
+    momentum: float
+    batch_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Teacher:
+    """A frozen teacher and its cached logits.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        In ``eval()`` mode with ``requires_grad`` off.
+    architecture : str
+        Registry name.
+    source : str
+        ``"trained"`` (on the site's split) or ``"checkpoint"``.
+    key : str
+        Cache key: identical keys mean identical teachers on identical data.
+    train_logits, test_logits : torch.Tensor
+        Logits on the site's train and local test splits, on the CPU.
+    """
+
+    model: nn.Module
+    architecture: str
+    source: str
+    key: str
+    train_logits: torch.Tensor
+    test_logits: torch.Tensor
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Put ``model`` in eval mode and stop gradients into its parameters."""
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def recipe_key(recipe: TeacherRecipe, site: SiteData) -> str:
+    """Cache key for a trained teacher: recipe, training code version and data."""
+    payload = {
+        "recipe": asdict(recipe),
+        "version": TRAINING_VERSION,
+        "train": site.train.fingerprint(),
+        "num_classes": site.num_classes,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def checkpoint_key(path: Path, site: SiteData) -> str:
+    """Cache key for a checkpoint teacher's logits: file content and data."""
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(site.train.fingerprint().encode())
+    digest.update(site.test.fingerprint().encode())
+    return "ckpt-" + digest.hexdigest()[:32]
+
+
+def train_teacher(recipe: TeacherRecipe, site: SiteData, *, device: torch.device) -> nn.Module:
+    """Train a fresh teacher with cross-entropy on the site's train split."""
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe.architecture, input_shape=site.input_shape, num_classes=site.num_classes)
+    settings = OptimizerSettings(recipe.learning_rate, recipe.momentum, recipe.batch_size, recipe.epochs)
+    distill(model, site.train, None, settings=settings, alpha=1.0, temperature=1.0, device=device, seed=recipe.seed)
+    return model
+
+
+def _save_logits(path: Path, train: torch.Tensor, test: torch.Tensor) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    os.close(handle)
+    try:
+        save_file({"train": train.contiguous(), "test": test.contiguous()}, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _fits(logits: dict[str, torch.Tensor], site: SiteData) -> bool:
+    train, test = logits.get("train"), logits.get("test")
+    return (
+        train is not None
+        and test is not None
+        and tuple(train.shape) == (len(site.train), site.num_classes)
+        and tuple(test.shape) == (len(site.test), site.num_classes)
+    )
+
+
+def _logits(model: nn.Module, site: SiteData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    model.to(device)
+    train = predict_logits(model, torch.from_numpy(site.train.x).to(device)).cpu()
+    test = predict_logits(model, torch.from_numpy(site.test.x).to(device)).cpu()
+    return train, test
+
+
+def obtain_teacher(
+    site: SiteData,
+    *,
+    cache_dir: Path,
+    device: torch.device,
+    recipe: TeacherRecipe | None = None,
+    checkpoint: Path | None = None,
+    architecture: str | None = None,
+) -> Teacher:
+    """Load a teacher from the cache or a checkpoint, or train and cache one.
+
+    Exactly one of ``recipe`` and ``checkpoint`` is given.
+
+    Parameters
+    ----------
+    site : SiteData
+        The site's splits.
+    cache_dir : pathlib.Path
+        The site's cache; teachers live under ``cache_dir / "teachers"``.
+    device : torch.device
+        Where the teacher trains and computes logits.
+    recipe : TeacherRecipe, optional
+        Train at the site (or reuse the cached result).
+    checkpoint : pathlib.Path, optional
+        A safetensors file written by :func:`fedkd.checkpoint.save_model`.
+    architecture : str, optional
+        The checkpoint's architecture, when its metadata lacks one.
+    """
+    if (recipe is None) == (checkpoint is None):
+        raise ValueError("give exactly one of a teacher recipe and a teacher checkpoint")
+    folder = cache_dir / "teachers"
+    folder.mkdir(parents=True, exist_ok=True)
+    if checkpoint is not None:
+        key = checkpoint_key(checkpoint, site)
+        model, name = load_model(checkpoint, architecture=architecture)
+        metadata = read_metadata(checkpoint)
+        shape = tuple(json.loads(metadata["input_shape"]))
+        if shape != site.input_shape or int(metadata["num_classes"]) != site.num_classes:
+            raise CheckpointError(
+                f"teacher checkpoint {checkpoint} is for inputs {shape} and "
+                f"{metadata['num_classes']} classes; this site has {site.input_shape} "
+                f"and {site.num_classes}"
+            )
+        source = "checkpoint"
+    else:
+        assert recipe is not None
+        key = recipe_key(recipe, site)
+        weights = folder / f"{key}.safetensors"
+        if weights.is_file():
+            model, name = load_model(weights)
+        else:
+            model, name = train_teacher(recipe, site, device=device), recipe.architecture
+            save_model(weights, model, architecture=name, input_shape=site.input_shape, num_classes=site.num_classes)
+        source = "trained"
+    freeze(model)
+    cached = folder / f"{key}.logits.safetensors"
+    logits = load_file(str(cached)) if cached.is_file() else {}
+    if _fits(logits, site):
+        train, test = logits["train"], logits["test"]
+    else:
+        train, test = _logits(model, site, device)
+        _save_logits(cached, train, test)
+    return Teacher(model=model, architecture=name, source=source, key=key, train_logits=train, test_logits=test)

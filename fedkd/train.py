@@ -1,0 +1,154 @@
+"""Local training and evaluation loops for students and teachers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fedkd.data.arrays import ArrayDataset
+from fedkd.losses import distillation_loss
+
+EVAL_BATCH_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    """Mean loss parts over every sample seen in one call of :func:`distill`."""
+
+    loss: float
+    ce: float
+    kd: float
+    num_examples: int
+
+
+@dataclass(frozen=True)
+class EvalStats:
+    """Mean cross-entropy and accuracy of a model on a dataset."""
+
+    loss: float
+    accuracy: float
+    num_examples: int
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """Plain SGD with momentum, the usual local optimiser in federated learning."""
+
+    learning_rate: float
+    momentum: float
+    batch_size: int
+    epochs: int
+
+
+def as_tensors(data: ArrayDataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and labels as tensors on ``device``."""
+    return torch.from_numpy(data.x).to(device), torch.from_numpy(data.y).to(device)
+
+
+def _batches(num: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    order = torch.randperm(num, generator=generator)
+    for start in range(0, num, batch_size):
+        yield order[start : start + batch_size]
+
+
+def distill(
+    student: nn.Module,
+    data: ArrayDataset,
+    teacher_logits: torch.Tensor | None,
+    *,
+    settings: OptimizerSettings,
+    alpha: float,
+    temperature: float,
+    device: torch.device,
+    seed: int,
+    proximal_mu: float = 0.0,
+) -> TrainStats:
+    """Train ``student`` in place on ``data`` with the soft-target loss.
+
+    Parameters
+    ----------
+    student : torch.nn.Module
+        The only module whose parameters are optimised.
+    data : ArrayDataset
+        The site's train split.
+    teacher_logits : torch.Tensor or None
+        Precomputed teacher logits, one row per sample of ``data``; moved to
+        ``device``. ``None`` is allowed only with ``alpha == 1``.
+    settings : OptimizerSettings
+        Learning rate, momentum, batch size and epochs.
+    alpha, temperature : float
+        See :func:`fedkd.losses.distillation_loss`.
+    device : torch.device
+        The student's device.
+    seed : int
+        Seeds the batch order.
+    proximal_mu : float
+        FedProx term ``mu / 2 * ||w - w_start||^2`` (Li et al., 2020); 0 disables it.
+
+    Returns
+    -------
+    TrainStats
+        Mean loss parts over all samples and epochs.
+    """
+    student.to(device).train()
+    x, y = as_tensors(data, device)
+    soft = teacher_logits.to(device) if teacher_logits is not None else None
+    if soft is not None and soft.shape[0] != x.shape[0]:
+        raise ValueError(f"{soft.shape[0]} teacher logits for {x.shape[0]} samples")
+    anchor = [p.detach().clone() for p in student.parameters()] if proximal_mu > 0 else []
+    optimizer = torch.optim.SGD(
+        student.parameters(), lr=settings.learning_rate, momentum=settings.momentum
+    )
+    generator = torch.Generator().manual_seed(seed)
+    totals = torch.zeros(3, device=device)
+    seen = 0
+    for _ in range(settings.epochs):
+        for index in _batches(len(data), settings.batch_size, generator):
+            index = index.to(device)
+            parts = distillation_loss(
+                student(x[index]),
+                soft[index] if soft is not None else None,
+                y[index],
+                alpha=alpha,
+                temperature=temperature,
+            )
+            loss = parts.total
+            if anchor:
+                drift = sum(((p - a) ** 2).sum() for p, a in zip(student.parameters(), anchor))
+                loss = loss + 0.5 * proximal_mu * drift
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            count = len(index)
+            totals += torch.stack([parts.total, parts.ce, parts.kd]).detach() * count
+            seen += count
+    mean = (totals / max(seen, 1)).tolist()
+    return TrainStats(loss=mean[0], ce=mean[1], kd=mean[2], num_examples=len(data))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, *, batch_size: int = EVAL_BATCH_SIZE) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in eval mode, batch by batch, without gradients."""
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
+def evaluate(model: nn.Module, data: ArrayDataset, *, device: torch.device) -> EvalStats:
+    """Mean cross-entropy and top-1 accuracy of ``model`` on ``data``."""
+    if len(data) == 0:
+        return EvalStats(loss=0.0, accuracy=0.0, num_examples=0)
+    model.to(device)
+    x, y = as_tensors(data, device)
+    logits = predict_logits(model, x)
+    return accuracy_of(logits, y)
+
+
+def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> EvalStats:
+    """Cross-entropy and accuracy of given logits."""
+    labels = labels.to(logits.device)
+    loss = torch.nn.functional.cross_entropy(logits, labels).item()
+    accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
+    return EvalStats(loss=loss, accuracy=accuracy, num_examples=int(labels.shape[0]))

@@ -1,0 +1,72 @@
+"""The fedkd ServerApp: aggregate student updates, evaluate the global student each round."""
+
+from __future__ import annotations
+
+import datetime
+from logging import INFO
+from pathlib import Path
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context
+from flwr.common.logger import log
+from flwr.serverapp import Grid, ServerApp
+
+from fedkd.checkpoint import save_model
+from fedkd.config import FedKDConfig
+from fedkd.data.registry import load_dataset
+from fedkd.device import resolve_device
+from fedkd.models import build_model
+from fedkd.results import ResultsWriter
+from fedkd.seeding import seed_everything
+from fedkd.train import EvalStats, evaluate
+from server.metered_grid import MeteredGrid
+from server.recorder import RoundRecorder
+from server.strategy import build_strategy
+
+APP_DIR = Path(__file__).resolve().parent.parent
+
+app = ServerApp()
+
+
+def results_dir(config: FedKDConfig) -> Path:
+    """``output-dir/run-name``, the run name defaulting to a timestamp."""
+    name = config.run_name or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(config.output_dir).expanduser().resolve() / name
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Run ``num-server-rounds`` rounds of federated distillation."""
+    config = FedKDConfig.from_run_config(context.run_config, base_dir=APP_DIR)
+    seed_everything(config.seed)
+    cache = Path(config.cache_dir).expanduser() if config.cache_dir else Path.home() / ".cache" / "fedkd"
+    splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None, cache_dir=cache)
+    student = build_model(config.student, input_shape=splits.input_shape, num_classes=splits.num_classes)
+    device = resolve_device(config.student_device)
+    out = results_dir(config)
+    log(INFO, "[fedkd] %s on %s (%s), results in %s", config.student, config.dataset, config.partitioner, out)
+
+    def evaluate_global(arrays: ArrayRecord) -> EvalStats:
+        student.load_state_dict(arrays.to_torch_state_dict())
+        return evaluate(student, splits.test, device=device)
+
+    metered = MeteredGrid(grid)
+    recorder = RoundRecorder(ResultsWriter(out, config.to_dict()), evaluate_global, metered, config.num_server_rounds)
+    strategy = build_strategy(
+        config,
+        train_metrics_aggr_fn=recorder.aggregate_train,
+        evaluate_metrics_aggr_fn=recorder.aggregate_evaluate,
+    )
+    sent_config = ConfigRecord(config.to_dict())
+    result = strategy.start(
+        grid=metered,
+        initial_arrays=ArrayRecord({k: v.detach().cpu() for k, v in student.state_dict().items()}),
+        num_rounds=config.num_server_rounds,
+        train_config=sent_config,
+        evaluate_config=ConfigRecord(config.to_dict()),
+        evaluate_fn=recorder.evaluate,
+    )
+    student.load_state_dict(result.arrays.to_torch_state_dict())
+    save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
+               input_shape=splits.input_shape, num_classes=splits.num_classes)
+    log(INFO, "[fedkd] done: results in %s", out)

@@ -1,0 +1,133 @@
+"""Turn each round's client metrics and the central evaluation into one record.
+
+The recorder plugs into a Flower strategy without copying its round loop: its two
+aggregation callbacks see the clients' replies, and its ``evaluate`` (the
+strategy's ``evaluate_fn``, called after every round and before the first)
+evaluates the global student on the server's held-out test set, assembles the
+round's record, prints it, and rewrites the results files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flwr.app import ArrayRecord, MetricRecord, RecordDict
+from flwr.common.logger import log
+from logging import INFO
+
+from fedkd.results import ResultsWriter
+from fedkd.train import EvalStats
+from server.metered_grid import MeteredGrid
+
+GlobalEvaluator = Callable[[ArrayRecord], EvalStats]
+
+
+def _metrics(records: list[RecordDict]) -> list[MetricRecord]:
+    return [m for r in records for m in r.metric_records.values()]
+
+
+def _weighted_mean(rows: list[MetricRecord], key: str, weight_key: str) -> float | None:
+    pairs = [(float(r[key]), float(r[weight_key])) for r in rows if key in r and float(r[weight_key]) > 0]  # type: ignore[arg-type]
+    total = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / total if total > 0 else None
+
+
+def _values(rows: list[MetricRecord], key: str, weight_key: str) -> list[float]:
+    return [float(r[key]) for r in rows if key in r and float(r[weight_key]) > 0]  # type: ignore[arg-type]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _record(values: dict[str, float | None]) -> MetricRecord:
+    return MetricRecord({k: v for k, v in values.items() if v is not None})
+
+
+class RoundRecorder:
+    """Collects one record per round and writes it through a :class:`ResultsWriter`.
+
+    Parameters
+    ----------
+    writer : ResultsWriter
+        Where records go.
+    evaluate_global : callable
+        Evaluates global student arrays on the held-out test set.
+    grid : MeteredGrid
+        Supplies byte counts.
+    num_rounds : int
+        For progress lines.
+    """
+
+    def __init__(self, writer: ResultsWriter, evaluate_global: GlobalEvaluator, grid: MeteredGrid, num_rounds: int):
+        self.writer = writer
+        self.evaluate_global = evaluate_global
+        self.grid = grid
+        self.num_rounds = num_rounds
+        self._train: dict[str, Any] = {}
+        self._evaluate: dict[str, Any] = {}
+        self._bytes = (0, 0)
+        self._clock = time.perf_counter()
+
+    def aggregate_train(self, records: list[RecordDict], weight_key: str) -> MetricRecord:
+        """Train-metrics callback: weighted loss parts and mean teacher accuracy."""
+        rows = _metrics(records)
+        self._train = {
+            "train_loss": _weighted_mean(rows, "train-loss", weight_key),
+            "train_ce": _weighted_mean(rows, "train-ce", weight_key),
+            "train_kd": _weighted_mean(rows, "train-kd", weight_key),
+            "clients_trained": len(rows),
+            "train_examples": int(sum(float(r[weight_key]) for r in rows)),  # type: ignore[arg-type]
+        }
+        teacher = _mean(_values(rows, "teacher-accuracy", weight_key))
+        if teacher is not None:
+            self._train["teacher_accuracy_mean"] = teacher
+        return _record({k.replace("_", "-"): v for k, v in self._train.items()})
+
+    def aggregate_evaluate(self, records: list[RecordDict], weight_key: str) -> MetricRecord:
+        """Evaluate-metrics callback: weighted mean, min and max client accuracy."""
+        rows = _metrics(records)
+        accuracies = _values(rows, "accuracy", weight_key)
+        self._evaluate = {
+            "client_accuracy_mean": _weighted_mean(rows, "accuracy", weight_key),
+            "client_accuracy_min": min(accuracies) if accuracies else None,
+            "client_accuracy_max": max(accuracies) if accuracies else None,
+            "client_loss_mean": _weighted_mean(rows, "loss", weight_key),
+            "clients_evaluated": len(rows),
+            "teacher_accuracy_mean": _mean(_values(rows, "teacher-accuracy", weight_key)),
+        }
+        return _record({k.replace("_", "-"): v for k, v in self._evaluate.items()})
+
+    def evaluate(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        """The strategy's ``evaluate_fn``: central evaluation, then record and write the round."""
+        stats = self.evaluate_global(arrays)
+        now = time.perf_counter()
+        sent, received = self.grid.bytes_sent, self.grid.bytes_received
+        record: dict[str, Any] = {
+            "round": server_round,
+            "global_accuracy": stats.accuracy,
+            "global_loss": stats.loss,
+            **self._train,
+            **{k: v for k, v in self._evaluate.items() if v is not None or k not in self._train},
+            "bytes_sent": sent - self._bytes[0],
+            "bytes_received": received - self._bytes[1],
+            "round_seconds": now - self._clock,
+        }
+        self.writer.append(record)
+        self._log(record)
+        self._train, self._evaluate = {}, {}
+        self._bytes = (sent, received)
+        self._clock = time.perf_counter()
+        return MetricRecord({"accuracy": stats.accuracy, "loss": stats.loss})
+
+    def _log(self, r: dict[str, Any]) -> None:
+        line = f"[fedkd] round {r['round']}/{self.num_rounds}: global student accuracy {r['global_accuracy']:.4f} (loss {r['global_loss']:.4f})"
+        if r.get("client_accuracy_mean") is not None:
+            line += (f" | clients {r['client_accuracy_mean']:.4f} "
+                     f"[{r['client_accuracy_min']:.4f}, {r['client_accuracy_max']:.4f}]")
+        if r.get("teacher_accuracy_mean") is not None:
+            line += f" | teachers {r['teacher_accuracy_mean']:.4f}"
+        line += f" | {r['round_seconds']:.1f}s"
+        log(INFO, line)

@@ -1,0 +1,130 @@
+"""Share a dataset's train split among simulated clients with flwr-datasets' partitioners.
+
+The partitioners work on a tiny in-memory Hugging Face dataset of labels and
+row indices, so the data itself is never copied; each client gets the indices of
+its shard. The same arguments always give the same shards.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+from datasets import Dataset
+from flwr_datasets.partitioner import (
+    DirichletPartitioner,
+    IidPartitioner,
+    PathologicalPartitioner,
+)
+
+from fedkd.data.arrays import ArrayDataset
+from fedkd.data.site import SiteData, split_shard
+from fedkd.seeding import derive_seed
+
+
+def partition_indices(
+    labels: npt.NDArray[np.int64],
+    *,
+    num_partitions: int,
+    partitioner: str,
+    seed: int,
+    dirichlet_alpha: float = 0.5,
+    classes_per_client: int = 2,
+) -> list[npt.NDArray[np.int64]]:
+    """Indices of each partition's samples.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        One label per sample of the train split.
+    num_partitions : int
+        Number of clients.
+    partitioner : {"iid", "dirichlet", "pathological"}
+        IID shuffle; per-class Dirichlet(``dirichlet_alpha``) proportions
+        (Hsu et al., 2019); or ``classes_per_client`` classes per client.
+    seed : int
+        Seeds the partitioner.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Sorted, disjoint index arrays, one per partition.
+    """
+    return list(
+        _partition(
+            tuple(int(v) for v in labels), num_partitions, partitioner, seed, dirichlet_alpha, classes_per_client
+        )
+    )
+
+
+@lru_cache(maxsize=8)
+def _partition(
+    labels: tuple[int, ...],
+    num_partitions: int,
+    partitioner: str,
+    seed: int,
+    dirichlet_alpha: float,
+    classes_per_client: int,
+) -> tuple[npt.NDArray[np.int64], ...]:
+    if num_partitions < 1 or num_partitions > len(labels):
+        raise ValueError(f"num_partitions={num_partitions} must be in [1, {len(labels)}]")
+    table = Dataset.from_dict({"label": list(labels), "row": list(range(len(labels)))})
+    if partitioner == "iid":
+        order = np.random.default_rng(seed).permutation(len(labels))
+        table = table.select(order)
+        splitter = IidPartitioner(num_partitions=num_partitions)
+    elif partitioner == "dirichlet":
+        splitter = DirichletPartitioner(
+            num_partitions=num_partitions,
+            partition_by="label",
+            alpha=dirichlet_alpha,
+            min_partition_size=min(10, len(labels) // (2 * num_partitions)),
+            self_balancing=False,
+            seed=seed,
+        )
+    elif partitioner == "pathological":
+        splitter = PathologicalPartitioner(
+            num_partitions=num_partitions,
+            partition_by="label",
+            num_classes_per_partition=classes_per_client,
+            class_assignment_mode="first-deterministic",
+            seed=seed,
+        )
+    else:
+        raise ValueError(f"unknown partitioner {partitioner!r}; choose iid, dirichlet or pathological")
+    splitter.dataset = table
+    return tuple(
+        np.sort(np.asarray(splitter.load_partition(i)["row"], dtype=np.int64)) for i in range(num_partitions)
+    )
+
+
+def simulated_site(
+    train: ArrayDataset,
+    *,
+    partition_id: int,
+    num_partitions: int,
+    partitioner: str,
+    seed: int,
+    dirichlet_alpha: float,
+    classes_per_client: int,
+    local_test_fraction: float,
+    num_classes: int,
+) -> SiteData:
+    """The site data of simulated client ``partition_id``: its shard, split locally."""
+    if not 0 <= partition_id < num_partitions:
+        raise ValueError(f"partition-id={partition_id} must be in [0, {num_partitions})")
+    shards = partition_indices(
+        train.y,
+        num_partitions=num_partitions,
+        partitioner=partitioner,
+        seed=seed,
+        dirichlet_alpha=dirichlet_alpha,
+        classes_per_client=classes_per_client,
+    )
+    return split_shard(
+        train.subset(shards[partition_id]),
+        test_fraction=local_test_fraction,
+        seed=derive_seed(seed, "local-split", partition_id),
+        num_classes=num_classes,
+    )
