@@ -36,7 +36,7 @@ def _doc(text: str) -> dict[str, str]:
 class FedKDConfig:
     """Every setting of a fedkd run, with its default."""
 
-    num_server_rounds: int = field(default=15, metadata=_doc("Federated rounds."))
+    num_server_rounds: int = field(default=20, metadata=_doc("Federated rounds."))
     dataset: str = field(default="mnist1d", metadata=_doc("Dataset: " + ", ".join(DATASETS) + "."))
     partitioner: str = field(
         default="dirichlet", metadata=_doc("How the train split is shared out: iid, dirichlet, pathological.")
@@ -54,7 +54,7 @@ class FedKDConfig:
     teacher: str = field(default="cnn1d", metadata=_doc("Local teacher architecture, trained at first use."))
     teacher_epochs: int = field(default=40, metadata=_doc("Epochs to train a local teacher."))
     teacher_learning_rate: float = field(default=0.01, metadata=_doc("Teacher SGD learning rate."))
-    local_epochs: int = field(default=2, metadata=_doc("Student epochs per round at each client."))
+    local_epochs: int = field(default=3, metadata=_doc("Student epochs per round at each client."))
     batch_size: int = field(default=32, metadata=_doc("Mini-batch size for student and teacher."))
     learning_rate: float = field(default=0.05, metadata=_doc("Student SGD learning rate."))
     momentum: float = field(default=0.9, metadata=_doc("SGD momentum (student and teacher)."))

@@ -1,0 +1,231 @@
+"""Run a fedkd simulation through Flower and return its results folder.
+
+``flwr run`` alone has two traps: with ``--stream`` it exits 0 even when the run
+failed, and it leaves a local SuperLink running. This harness starts a private
+SuperLink on a free port, runs the app with ``flwr run``, reads the run's final
+status with ``flwr ls``, and stops the SuperLink it started (by PID) whatever
+happened.
+
+Command line::
+
+    python -m simulations.run                                  # the default: 10 clients
+    python -m simulations.run --experiment fashion-mnist-dirichlet.yaml
+    python -m simulations.run --num-supernodes 50 --run-config "kd-alpha=0.3 num-server-rounds=20"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+APP_DIR = Path(__file__).resolve().parent.parent
+FLOWER_ENV = {
+    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_DISABLE_UPDATE_CHECK": "1",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+}
+CONNECTION = "fedkd-private"
+
+
+class SimulationFailed(RuntimeError):
+    """The Flower run did not finish as completed."""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _bin(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
+
+
+def toml_value(value: Any) -> str:
+    """A run-config value as Flower's ``--run-config`` parser expects it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def run_config_string(values: Mapping[str, Any]) -> str:
+    """``{"kd-alpha": 0.3}`` -> ``kd-alpha=0.3``, space separated."""
+    return " ".join(f"{k}={toml_value(v)}" for k, v in values.items())
+
+
+@contextmanager
+def private_superlink(home: Path, env: dict[str, str]) -> Iterator[None]:
+    """Start a simulation SuperLink on a free port for ``home``; stop it on exit."""
+    port = _free_port()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "{CONNECTION}"\n\n'
+        f'[superlink.{CONNECTION}]\naddress = "127.0.0.1:{port}"\ninsecure = true\n'
+    )
+    log = open(home / "superlink.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [_bin("flower-superlink"), "--insecure", "--simulation", "--isolation", "subprocess",
+         "--host", "127.0.0.1", "--port", str(port), "--database", str(home / "state.db")],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SimulationFailed(f"flower-superlink exited with {process.returncode}; see {home / 'superlink.log'}")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        else:
+            raise SimulationFailed(f"flower-superlink did not listen on port {port} within 60 s")
+        yield
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+
+
+def run_status(run_id: str, env: dict[str, str]) -> str:
+    """The run's status as ``flwr ls`` reports it, e.g. ``finished:completed``."""
+    listing = subprocess.run(
+        [_bin("flwr"), "ls", "--run-id", run_id, "--format", "json"],
+        env=env, capture_output=True, text=True, check=False, cwd=APP_DIR,
+    )
+    try:
+        runs = json.loads(listing.stdout)["runs"]
+    except (json.JSONDecodeError, KeyError) as error:
+        raise SimulationFailed(f"flwr ls gave no run list: {listing.stdout}{listing.stderr}") from error
+    return str(runs[0]["status"]) if runs else "unknown"
+
+
+def run_simulation(
+    *,
+    num_supernodes: int = 10,
+    run_config: Mapping[str, Any] | None = None,
+    app_dir: Path = APP_DIR,
+    timeout: float = 3600,
+    echo: bool = True,
+    client_cpus: float | None = None,
+) -> Path:
+    """Run the app with ``flwr run`` on a private SuperLink; return the results folder.
+
+    Parameters
+    ----------
+    num_supernodes : int
+        Number of simulated clients.
+    run_config : mapping, optional
+        Run-config overrides (kebab-case keys).
+    app_dir : pathlib.Path
+        The Flower app (the folder holding ``pyproject.toml``).
+    timeout : float
+        Seconds before the run is abandoned.
+    echo : bool
+        Print Flower's log lines as they arrive.
+    client_cpus : float, optional
+        CPUs Ray reserves per client (Flower's default is 2).
+
+    Raises
+    ------
+    SimulationFailed
+        If the run did not finish as ``finished:completed``.
+    """
+    if num_supernodes < 1:
+        raise ValueError(f"num_supernodes={num_supernodes} must be >= 1")
+    home = Path(tempfile.mkdtemp(prefix="fedkd-flwr-"))
+    env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home)}
+    federation = f"num-supernodes={num_supernodes}"
+    if client_cpus is not None:
+        federation += f" backend.client-resources.num-cpus={client_cpus}"
+    command = [_bin("flwr"), "run", str(app_dir), CONNECTION, "--stream", "--federation-config", federation]
+    if run_config:
+        command += ["--run-config", run_config_string(run_config)]
+    lines: list[str] = []
+    try:
+        with private_superlink(home, env):
+            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True, cwd=app_dir)
+            assert process.stdout is not None
+            started = time.monotonic()
+            for line in process.stdout:
+                lines.append(line)
+                if echo:
+                    print(line, end="", flush=True)
+                if time.monotonic() - started > timeout:
+                    process.kill()
+                    raise SimulationFailed(f"the run took longer than {timeout} s")
+            process.wait()
+            output = "".join(lines)
+            match = re.search(r"Successfully started run (\d+)", output)
+            if not match:
+                raise SimulationFailed(f"flwr run started no run:\n{output[-3000:]}")
+            status = run_status(match.group(1), env)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    if status != "finished:completed":
+        raise SimulationFailed(f"run {match.group(1)} ended as {status!r}:\n{output[-3000:]}")
+    found = re.findall(r"\[fedkd\] done: results in (\S+)", output)
+    if not found:
+        raise SimulationFailed(f"the run finished but reported no results folder:\n{output[-3000:]}")
+    return Path(found[-1])
+
+
+def _parse_run_config(text: str) -> dict[str, Any]:
+    import tomllib
+
+    values: dict[str, Any] = {}
+    for item in text.split():
+        key, _, raw = item.partition("=")
+        try:
+            values[key] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[key] = raw
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description="Run a fedkd simulation through Flower.")
+    parser.add_argument("--num-supernodes", type=int, default=10, help="simulated clients (default 10)")
+    parser.add_argument("--experiment", default="", help="YAML file under simulations/experiments/ or a path")
+    parser.add_argument("--run-config", default="", help='overrides, e.g. "kd-alpha=0.3 num-server-rounds=20"')
+    parser.add_argument("--client-cpus", type=float, default=None, help="CPUs Ray reserves per client")
+    args = parser.parse_args(argv)
+    overrides = _parse_run_config(args.run_config)
+    if args.experiment:
+        overrides["experiment"] = args.experiment
+    if "output-dir" not in overrides:
+        overrides["output-dir"] = str(Path.cwd() / "results")
+    try:
+        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides,
+                                client_cpus=args.client_cpus)
+    except SimulationFailed as error:
+        print(f"fedkd: simulation failed: {error}", file=sys.stderr)
+        return 1
+    print(f"fedkd: results in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
