@@ -1,0 +1,108 @@
+"""Benchmark: what Flower's simulation costs over the same work in one plain loop.
+
+Prints and saves (``bench/results/simulation_overhead.json``):
+
+- the default run's wall time, end to end through ``flwr run`` (10 clients);
+- the simulation's steady-state seconds per round (median of rounds 2..N);
+- the same client work (every client distills for its local epochs and evaluates,
+  then weighted FedAvg and the central evaluation) done in one plain PyTorch loop
+  in this process, seconds per round (median of rounds 2..N);
+- their ratio, measured in the same invocation.
+
+Run: ``python bench/simulation_overhead.py [--num-supernodes 10] [--rounds 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from clients.site import load_site, load_teacher  # noqa: E402
+from fedkd.config import FedKDConfig  # noqa: E402
+from fedkd.data.registry import load_dataset  # noqa: E402
+from fedkd.device import resolve_device  # noqa: E402
+from fedkd.models import build_model  # noqa: E402
+from fedkd.results import read_results, write_atomic  # noqa: E402
+from fedkd.seeding import derive_seed  # noqa: E402
+from fedkd.train import OptimizerSettings, distill, evaluate  # noqa: E402
+from simulations.run import run_simulation  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results" / "simulation_overhead.json"
+
+
+def plain_loop_round_seconds(config: FedKDConfig, num_clients: int) -> list[float]:
+    """Seconds per round of the federated work done sequentially in this process."""
+    nodes = [{"partition-id": i, "num-partitions": num_clients} for i in range(num_clients)]
+    sites = [load_site(config, node) for node in nodes]
+    teachers = [load_teacher(config, node, site) for node, site in zip(nodes, sites)]
+    splits = load_dataset(config.dataset, data_dir=None, cache_dir=Path(config.cache_dir))
+    device = resolve_device(config.student_device)
+    torch.manual_seed(config.seed)
+    global_student = build_model(config.student, input_shape=splits.input_shape, num_classes=splits.num_classes)
+    settings = OptimizerSettings(config.learning_rate, config.momentum, config.batch_size, config.local_epochs)
+    seconds = []
+    for server_round in range(1, config.num_server_rounds + 1):
+        start = time.perf_counter()
+        states, weights = [], []
+        for node, site, teacher in zip(nodes, sites, teachers):
+            student = build_model(config.student, input_shape=splits.input_shape, num_classes=splits.num_classes)
+            student.load_state_dict(global_student.state_dict())
+            stats = distill(student, site.train, teacher.train_logits, settings=settings, alpha=config.kd_alpha,
+                            temperature=config.kd_temperature, device=device,
+                            seed=derive_seed(config.seed, "train", f"partition-{node['partition-id']}", server_round))
+            states.append(student.state_dict())
+            weights.append(stats.num_examples)
+        total = sum(weights)
+        averaged = {k: sum(s[k].float() * (w / total) for s, w in zip(states, weights)) for k in states[0]}
+        global_student.load_state_dict(averaged)
+        for site in sites:
+            evaluate(global_student, site.test, device=device)
+        evaluate(global_student, splits.test, device=device)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def main() -> None:
+    """Run both measurements and print and save the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-supernodes", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=FedKDConfig().num_server_rounds)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        overrides = {"num-server-rounds": args.rounds, "output-dir": scratch, "run-name": "bench",
+                     "cache-dir": str(Path(scratch) / "cache")}
+        start = time.perf_counter()
+        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides, echo=False)
+        wall = time.perf_counter() - start
+        rounds = read_results(folder)["rounds"]
+        simulated = [r["round_seconds"] for r in rounds if r["round"] >= 2]
+        config = FedKDConfig.from_mapping(overrides)
+        plain = plain_loop_round_seconds(config, args.num_supernodes)[1:]
+    figures = {
+        "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(),
+                    "torch": torch.__version__, "python": platform.python_version()},
+        "num_supernodes": args.num_supernodes,
+        "rounds": args.rounds,
+        "default_run_wall_seconds": wall,
+        "simulation_round_seconds_median": statistics.median(simulated),
+        "plain_loop_round_seconds_median": statistics.median(plain),
+        "ratio_simulation_over_plain": statistics.median(simulated) / statistics.median(plain),
+    }
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    write_atomic(OUT, json.dumps(figures, indent=2).encode())
+    print(f"saved {OUT}")
+
+
+if __name__ == "__main__":
+    main()
