@@ -44,7 +44,7 @@ def plain_loop_round_seconds(config: FedKDConfig, num_clients: int) -> list[floa
     """Seconds per round of the federated work done sequentially in this process."""
     nodes = [{"partition-id": i, "num-partitions": num_clients} for i in range(num_clients)]
     sites = [load_site(config, node) for node in nodes]
-    teachers = [load_teacher(config, node, site) for node, site in zip(nodes, sites)]
+    teachers = [load_teacher(config, node, site) for node, site in zip(nodes, sites, strict=True)]
     splits = load_dataset(config.dataset, data_dir=None, cache_dir=Path(config.cache_dir))
     device = resolve_device(config.student_device)
     torch.manual_seed(config.seed)
@@ -54,7 +54,7 @@ def plain_loop_round_seconds(config: FedKDConfig, num_clients: int) -> list[floa
     for server_round in range(1, config.num_server_rounds + 1):
         start = time.perf_counter()
         states, weights = [], []
-        for node, site, teacher in zip(nodes, sites, teachers):
+        for node, site, teacher in zip(nodes, sites, teachers, strict=True):
             student = build_model(config.student, input_shape=splits.input_shape, num_classes=splits.num_classes)
             student.load_state_dict(global_student.state_dict())
             stats = distill(student, site.train, teacher.train_logits, settings=settings, alpha=config.kd_alpha,
@@ -63,7 +63,7 @@ def plain_loop_round_seconds(config: FedKDConfig, num_clients: int) -> list[floa
             states.append(student.state_dict())
             weights.append(stats.num_examples)
         total = sum(weights)
-        averaged = {k: sum(s[k].float() * (w / total) for s, w in zip(states, weights)) for k in states[0]}
+        averaged = {k: sum(s[k].float() * (w / total) for s, w in zip(states, weights, strict=True)) for k in states[0]}
         global_student.load_state_dict(averaged)
         for site in sites:
             evaluate(global_student, site.test, device=device)

@@ -25,7 +25,9 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, malformed, or does not fit its architecture."""
 
 
-def save_model(path: Path, model: nn.Module, *, architecture: str, input_shape: tuple[int, ...], num_classes: int) -> None:
+def save_model(
+    path: Path, model: nn.Module, *, architecture: str, input_shape: tuple[int, ...], num_classes: int
+) -> None:
     """Write ``model``'s weights atomically to ``path`` with what is needed to rebuild it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

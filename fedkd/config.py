@@ -213,28 +213,29 @@ def _validate(c: FedKDConfig) -> None:
         _check(model in MODELS, key, model, "choose one of " + ", ".join(sorted(MODELS)))
         fitting = sorted(m for m, ranks in INPUT_RANKS.items() if rank in ranks)
         _check(rank in INPUT_RANKS[model], key, model, f"for {c.dataset} choose one of " + ", ".join(fitting))
-    for key, value in (("teacher-epochs", c.teacher_epochs), ("local-epochs", c.local_epochs)):
-        _check(value >= 0, key, value, "must be >= 0")
+    for key, epochs in (("teacher-epochs", c.teacher_epochs), ("local-epochs", c.local_epochs)):
+        _check(epochs >= 0, key, epochs, "must be >= 0")
     _check(c.batch_size >= 1, "batch-size", c.batch_size, "must be >= 1")
-    for key, value in (
+    for key, rate in (
         ("learning-rate", c.learning_rate),
         ("teacher-learning-rate", c.teacher_learning_rate),
         ("kd-temperature", c.kd_temperature),
     ):
-        _check(value > 0, key, value, "must be > 0")
-    for key, value in (
+        _check(rate > 0, key, rate, "must be > 0")
+    for key, share in (
         ("momentum", c.momentum),
         ("server-momentum", c.server_momentum),
         ("kd-alpha", c.kd_alpha),
         ("fraction-evaluate", c.fraction_evaluate),
     ):
-        _check(0 <= value <= 1, key, value, "must be in [0, 1]")
+        _check(0 <= share <= 1, key, share, "must be in [0, 1]")
     _check(0 < c.fraction_train <= 1, "fraction-train", c.fraction_train, "must be in (0, 1]")
     _check(c.server_learning_rate >= 0, "server-learning-rate", c.server_learning_rate, "must be >= 0")
     _check(c.proximal_mu >= 0, "proximal-mu", c.proximal_mu, "must be >= 0")
     _check(c.strategy in STRATEGIES, "strategy", c.strategy, "choose one of " + ", ".join(STRATEGIES))
-    for key, value in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
-        ok = value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
-        _check(ok, key, value, "use auto, cpu, cuda or cuda:N")
+    for key, device in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
+        ok = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
+        _check(ok, key, device, "use auto, cpu, cuda or cuda:N")
     _check(c.output_dir != "", "output-dir", c.output_dir, "must not be empty")
-    _check("/" not in c.run_name and c.run_name not in (".", ".."), "run-name", c.run_name, "must be a plain folder name")
+    plain = "/" not in c.run_name and c.run_name not in (".", "..")
+    _check(plain, "run-name", c.run_name, "must be a plain folder name")

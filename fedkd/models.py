@@ -33,7 +33,8 @@ class MLPBase(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        logits: torch.Tensor = self.net(x)
+        return logits
 
 
 class ConvBase1d(nn.Module):
@@ -57,7 +58,8 @@ class ConvBase1d(nn.Module):
         self.classifier = nn.Linear(flat, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x.unsqueeze(1)))
+        logits: torch.Tensor = self.classifier(self.features(x.unsqueeze(1)))
+        return logits
 
 
 class ConvNet2d(nn.Module):
@@ -93,7 +95,8 @@ class ConvNet2d(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x.unsqueeze(1)))
+        logits: torch.Tensor = self.classifier(self.features(x.unsqueeze(1)))
+        return logits
 
 
 def _mlp(shape: tuple[int, ...], classes: int) -> nn.Module:

@@ -84,13 +84,15 @@ def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -
 
     figure, axes = plt.subplots(figsize=(6, 4))
     xs = [r["round"] for r in rounds]
-    axes.plot(xs, [r.get("global_accuracy") for r in rounds], marker="o", label="global student (server test set)")
-    client = [r.get("client_accuracy_mean") for r in rounds]
-    if any(v is not None for v in client):
-        axes.plot(xs, [math.nan if v is None else v for v in client], marker=".", linestyle="--", label="mean client (local test)")
-    teacher = [r.get("teacher_accuracy_mean") for r in rounds]
-    if any(v is not None for v in teacher):
-        axes.plot(xs, [math.nan if v is None else v for v in teacher], linestyle=":", label="mean local teacher (local test)")
+    lines = (
+        ("global_accuracy", "o-", "global student (server test set)"),
+        ("client_accuracy_mean", ".--", "mean client (local test)"),
+        ("teacher_accuracy_mean", ":", "mean local teacher (local test)"),
+    )
+    for key, style, label in lines:
+        ys = [math.nan if r.get(key) is None else float(r[key]) for r in rounds]
+        if not all(math.isnan(y) for y in ys):
+            axes.plot(xs, ys, style, label=label)
     axes.set_xlabel("round")
     axes.set_ylabel("accuracy")
     axes.set_ylim(0, 1)
@@ -128,7 +130,7 @@ class ResultsWriter:
         document = {"config": self.config, "rounds": self.rounds}
         write_atomic(self.directory / "results.json", json.dumps(document, indent=2).encode())
         write_atomic(self.directory / "results.csv", rounds_csv(self.rounds).encode())
-        title = f"{self.config.get('dataset')} / {self.config.get('partitioner')} / kd-alpha={self.config.get('kd-alpha')}"
+        title = " / ".join(f"{k}={self.config.get(k)}" for k in ("dataset", "partitioner", "kd-alpha"))
         plot_accuracy(self.rounds, self.directory / "accuracy.png", title)
 
 

@@ -117,10 +117,10 @@ def distill(
             )
             loss = parts.total
             if anchor:
-                drift = sum(((p - a) ** 2).sum() for p, a in zip(student.parameters(), anchor))
+                drift = sum(((p - a) ** 2).sum() for p, a in zip(student.parameters(), anchor, strict=True))
                 loss = loss + 0.5 * proximal_mu * drift
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             count = len(index)
             totals += torch.stack([parts.total, parts.ce, parts.kd]).detach() * count

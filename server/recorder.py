@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from logging import INFO
 from typing import Any
 
 from flwr.app import ArrayRecord, MetricRecord, RecordDict
 from flwr.common.logger import log
-from logging import INFO
 
 from fedkd.results import ResultsWriter
 from fedkd.train import EvalStats
@@ -123,7 +123,8 @@ class RoundRecorder:
         return MetricRecord({"accuracy": stats.accuracy, "loss": stats.loss})
 
     def _log(self, r: dict[str, Any]) -> None:
-        line = f"[fedkd] round {r['round']}/{self.num_rounds}: global student accuracy {r['global_accuracy']:.4f} (loss {r['global_loss']:.4f})"
+        line = (f"[fedkd] round {r['round']}/{self.num_rounds}: global student accuracy "
+                f"{r['global_accuracy']:.4f} (loss {r['global_loss']:.4f})")
         if r.get("client_accuracy_mean") is not None:
             line += (f" | clients {r['client_accuracy_mean']:.4f} "
                      f"[{r['client_accuracy_min']:.4f}, {r['client_accuracy_max']:.4f}]")

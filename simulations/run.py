@@ -88,7 +88,9 @@ def private_superlink(home: Path, env: dict[str, str]) -> Iterator[None]:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise SimulationFailed(f"flower-superlink exited with {process.returncode}; see {home / 'superlink.log'}")
+                raise SimulationFailed(
+                    f"flower-superlink exited with {process.returncode}; see {home / 'superlink.log'}"
+                )
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
@@ -128,6 +130,7 @@ def run_simulation(
     timeout: float = 3600,
     echo: bool = True,
     client_cpus: float | None = None,
+    client_gpus: float | None = None,
 ) -> Path:
     """Run the app with ``flwr run`` on a private SuperLink; return the results folder.
 
@@ -145,6 +148,8 @@ def run_simulation(
         Print Flower's log lines as they arrive.
     client_cpus : float, optional
         CPUs Ray reserves per client (Flower's default is 2).
+    client_gpus : float, optional
+        GPUs per client; fractions share a GPU (0.25: four clients per GPU).
 
     Raises
     ------
@@ -158,6 +163,8 @@ def run_simulation(
     federation = f"num-supernodes={num_supernodes}"
     if client_cpus is not None:
         federation += f" backend.client-resources.num-cpus={client_cpus}"
+    if client_gpus is not None:
+        federation += f" backend.client-resources.num-gpus={client_gpus}"
     command = [_bin("flwr"), "run", str(app_dir), CONNECTION, "--stream", "--federation-config", federation]
     if run_config:
         command += ["--run-config", run_config_string(run_config)]
@@ -211,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="", help="YAML file under simulations/experiments/ or a path")
     parser.add_argument("--run-config", default="", help='overrides, e.g. "kd-alpha=0.3 num-server-rounds=20"')
     parser.add_argument("--client-cpus", type=float, default=None, help="CPUs Ray reserves per client")
+    parser.add_argument("--client-gpus", type=float, default=None, help="GPUs per client, e.g. 0.25")
     args = parser.parse_args(argv)
     overrides = _parse_run_config(args.run_config)
     if args.experiment:
@@ -219,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides["output-dir"] = str(Path.cwd() / "results")
     try:
         folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides,
-                                client_cpus=args.client_cpus)
+                                client_cpus=args.client_cpus, client_gpus=args.client_gpus)
     except SimulationFailed as error:
         print(f"fedkd: simulation failed: {error}", file=sys.stderr)
         return 1

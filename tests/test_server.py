@@ -1,0 +1,95 @@
+"""Server glue: byte metering, per-round records and strategy choice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedProx
+
+from fedkd.config import STRATEGIES, FedKDConfig
+from fedkd.results import ResultsWriter
+from fedkd.train import EvalStats
+from server.metered_grid import content_bytes
+from server.recorder import RoundRecorder
+from server.strategy import build_strategy
+
+
+def test_content_bytes_counts_arrays_and_records_including_empty_strings() -> None:
+    arrays = ArrayRecord([np.zeros((10, 10), dtype=np.float32)])
+    content = RecordDict({
+        "arrays": arrays,
+        "config": ConfigRecord({"ab": "", "cd": 1.5, "e": True}),
+        "metrics": MetricRecord({"m": 2}),
+    })
+
+    total = content_bytes(content)
+
+    array_bytes = sum(len(a.data) for a in arrays.values())
+    assert array_bytes >= 400
+    assert total == array_bytes + (2 + 0) + (2 + 8) + (1 + 1) + (1 + 8)
+
+
+class _Grid:
+    bytes_sent = 0
+    bytes_received = 0
+
+
+def _reply(**metrics: float) -> RecordDict:
+    return RecordDict({"metrics": MetricRecord(dict(metrics))})
+
+
+def test_round_recorder_merges_client_and_central_metrics_into_one_record(tmp_path: Path) -> None:
+    grid = _Grid()
+    recorder = RoundRecorder(ResultsWriter(tmp_path, {"dataset": "x"}), lambda arrays: EvalStats(0.5, 0.75, 10),
+                             grid, num_rounds=1)  # type: ignore[arg-type]
+    recorder.evaluate(0, ArrayRecord())
+    train = [_reply(**{"num-examples": 10, "train-loss": 1.0, "train-ce": 2.0, "train-kd": 0.0, "teacher-accuracy": 0.5}),
+             _reply(**{"num-examples": 30, "train-loss": 3.0, "train-ce": 4.0, "train-kd": 2.0, "teacher-accuracy": 0.9})]
+    evaluate = [_reply(**{"num-examples": 1, "accuracy": 0.2, "loss": 1.0, "teacher-accuracy": 0.5}),
+                _reply(**{"num-examples": 3, "accuracy": 0.6, "loss": 2.0, "teacher-accuracy": 0.9}),
+                _reply(**{"num-examples": 0, "accuracy": 0.0, "loss": 0.0})]
+    grid.bytes_sent, grid.bytes_received = 100, 40
+
+    recorder.aggregate_train(train, "num-examples")
+    recorder.aggregate_evaluate(evaluate, "num-examples")
+    recorder.evaluate(1, ArrayRecord())
+
+    rounds = json.loads((tmp_path / "results.json").read_text())["rounds"]
+    record = rounds[1]
+    assert record["round"] == 1 and record["global_accuracy"] == 0.75 and record["global_loss"] == 0.5
+    assert record["train_loss"] == pytest.approx((10 * 1 + 30 * 3) / 40)
+    assert record["train_ce"] == pytest.approx((10 * 2 + 30 * 4) / 40)
+    assert record["train_kd"] == pytest.approx(60 / 40)
+    assert record["client_accuracy_mean"] == pytest.approx((0.2 + 3 * 0.6) / 4)  # the empty client is skipped
+    assert (record["client_accuracy_min"], record["client_accuracy_max"]) == (0.2, 0.6)
+    assert record["teacher_accuracy_mean"] == pytest.approx(0.7)
+    assert record["clients_trained"] == 2 and record["clients_evaluated"] == 3
+    assert (record["bytes_sent"], record["bytes_received"]) == (100, 40)
+    assert record["round_seconds"] >= 0
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_build_strategy_every_name_builds_with_fedkd_aggregation(name: str) -> None:
+    config = FedKDConfig.from_mapping({"strategy": name})
+
+    strategy = build_strategy(config, train_metrics_aggr_fn=len, evaluate_metrics_aggr_fn=len)  # type: ignore[arg-type]
+
+    assert isinstance(strategy, FedAvg)
+    assert strategy.train_metrics_aggr_fn is len
+
+
+def test_build_strategy_passes_its_hyperparameters() -> None:
+    prox = build_strategy(FedKDConfig.from_mapping({"strategy": "fedprox", "proximal-mu": 0.3}),
+                          train_metrics_aggr_fn=len, evaluate_metrics_aggr_fn=len)  # type: ignore[arg-type]
+    avgm = build_strategy(FedKDConfig.from_mapping({"strategy": "fedavgm", "server-learning-rate": 0.5}),
+                          train_metrics_aggr_fn=len, evaluate_metrics_aggr_fn=len)  # type: ignore[arg-type]
+    adam = build_strategy(FedKDConfig.from_mapping({"strategy": "fedadam", "server-learning-rate": 0.02}),
+                          train_metrics_aggr_fn=len, evaluate_metrics_aggr_fn=len)  # type: ignore[arg-type]
+
+    assert isinstance(prox, FedProx) and prox.proximal_mu == 0.3
+    assert isinstance(avgm, FedAvgM) and avgm.server_learning_rate == 0.5
+    assert isinstance(adam, FedAdam) and adam.eta == 0.02
