@@ -81,10 +81,16 @@ def load_site(config: FedKDConfig, node_config: NodeConfig) -> SiteData:
 
 
 def load_teacher(config: FedKDConfig, node_config: NodeConfig, site: SiteData) -> Teacher:
-    """This site's teacher: from ``teacher-checkpoint`` in the node config, or trained here."""
+    """This site's teacher: from ``teacher-checkpoint`` in the node config, or trained here.
+
+    The node config's ``teacher-architecture`` overrides the run's ``teacher`` for
+    this site (teachers may differ between sites) or names a checkpoint's
+    architecture when its metadata does not.
+    """
     checkpoint = str(node_config.get("teacher-checkpoint", ""))
+    architecture = str(node_config.get("teacher-architecture", "")) or None
     recipe = None if checkpoint else TeacherRecipe(
-        architecture=config.teacher,
+        architecture=architecture or config.teacher,
         epochs=config.teacher_epochs,
         learning_rate=config.teacher_learning_rate,
         momentum=config.momentum,
@@ -99,6 +105,6 @@ def load_teacher(config: FedKDConfig, node_config: NodeConfig, site: SiteData) -
             device=resolve_device(config.teacher_device),
             recipe=recipe,
             checkpoint=Path(checkpoint) if checkpoint else None,
-            architecture=str(node_config.get("teacher-architecture", "")) or None,
+            architecture=architecture,
         )
     return _teachers[key]

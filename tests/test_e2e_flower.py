@@ -57,3 +57,21 @@ def test_simulation_with_invalid_config_is_reported_as_failed(tmp_path: Path) ->
         run_simulation(num_supernodes=2, run_config=overrides, echo=False, timeout=300)
 
     assert not any(tmp_path.glob("*/results.json"))
+
+
+def test_simulation_same_config_and_seed_gives_same_numbers(tmp_path: Path) -> None:
+    def run(name: str) -> list[dict[str, float]]:
+        overrides = {"num-server-rounds": 2, "teacher-epochs": 5, "output-dir": str(tmp_path), "run-name": name,
+                     "cache-dir": str(tmp_path / f"cache-{name}")}
+        folder = run_simulation(num_supernodes=3, run_config=overrides, echo=False, timeout=600)
+        return json.loads((folder / "results.json").read_text())["rounds"]
+
+    first, second = run("first"), run("second")
+
+    for a, b in zip(first, second, strict=True):
+        assert a["global_accuracy"] == b["global_accuracy"]
+        assert a["global_loss"] == pytest.approx(b["global_loss"], rel=1e-5)
+        assert a.get("teacher_accuracy_mean") == b.get("teacher_accuracy_mean")
+        if a["round"] > 0:
+            assert a["train_kd"] == pytest.approx(b["train_kd"], rel=1e-5)
+            assert a["client_accuracy_mean"] == pytest.approx(b["client_accuracy_mean"], rel=1e-6)
