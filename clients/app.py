@@ -7,16 +7,31 @@ weights, its logits and the site's data stay here.
 from __future__ import annotations
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from clients.site import load_site, load_teacher, site_identity
+from clients.privacy import (
+    BudgetSpent,
+    check_budget,
+    ledger_path,
+    load_ledger,
+    privacy_metrics,
+    privacy_scope,
+    round_noise,
+    store_ledger,
+)
+from clients.site import cache_dir, load_site, load_teacher, site_identity
 from fedkd.config import FedKDConfig
-from fedkd.data.registry import DATASETS
+from fedkd.data.site import SiteData
 from fedkd.device import resolve_device
-from fedkd.models import build_model
+from fedkd.privacy import DPSettings, dp_distill, sample_rate, steps_per_epoch
 from fedkd.seeding import derive_seed
-from fedkd.train import OptimizerSettings, accuracy_of, distill, evaluate
+from fedkd.student import build_student
+from fedkd.teacher import Teacher
+from fedkd.train import OptimizerSettings, TrainStats, accuracy_of, distill, evaluate
+
+# Error code of a train reply from a site whose privacy budget is spent.
+BUDGET_SPENT = 4001
 
 app = ClientApp()
 
@@ -30,8 +45,7 @@ def config_of(msg: Message) -> FedKDConfig:
 
 def student_of(msg: Message, config: FedKDConfig) -> torch.nn.Module:
     """The global student built from the message's arrays."""
-    spec = DATASETS[config.dataset]
-    student = build_model(config.student, input_shape=spec.input_shape, num_classes=spec.num_classes)
+    student = build_student(config)
     if "arrays" not in msg.content.array_records:
         raise ValueError("the message holds no 'arrays' record with the global student")
     student.load_state_dict(msg.content.array_records["arrays"].to_torch_state_dict())
@@ -47,24 +61,29 @@ def train(msg: Message, context: Context) -> Message:
     student = student_of(msg, config)
     server_round = int(msg.content.config_records["config"].get("server-round", 0))
     device = resolve_device(config.student_device)
-    uses_teacher = config.kd_alpha < 1.0
-    stats = distill(
-        student,
-        site.train,
-        teacher.train_logits if uses_teacher else None,
-        settings=OptimizerSettings(config.learning_rate, config.momentum, config.batch_size, config.local_epochs),
-        alpha=config.kd_alpha,
-        temperature=config.kd_temperature,
-        device=device,
-        seed=derive_seed(config.seed, "train", site_identity(context.node_config), server_round),
-        proximal_mu=config.proximal_mu if config.strategy == "fedprox" else 0.0,
-    )
+    soft = teacher.train_logits if config.kd_alpha < 1.0 else None
+    settings = OptimizerSettings(config.learning_rate, config.momentum, config.batch_size, config.local_epochs)
+    seed = derive_seed(config.seed, "train", site_identity(context.node_config), server_round)
+    extra: dict[str, object] = {}
+    if config.local_dp:
+        try:
+            stats, extra = _private_round(config, context, site, teacher, student, soft, settings, device, seed)
+        except BudgetSpent as spent:
+            return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
+    else:
+        stats = distill(
+            student, site.train, soft, settings=settings, alpha=config.kd_alpha,
+            temperature=config.kd_temperature, device=device, seed=seed,
+            proximal_mu=config.proximal_mu if config.strategy == "fedprox" else 0.0,
+        )
     metrics = MetricRecord(
         {
             "num-examples": stats.num_examples,
             "train-loss": stats.loss,
             "train-ce": stats.ce,
             "train-kd": stats.kd,
+            "node-id": context.node_id,
+            **extra,  # type: ignore[dict-item]
         }
     )
     if len(site.test):
@@ -72,6 +91,34 @@ def train(msg: Message, context: Context) -> Message:
     state = {k: v.detach().cpu() for k, v in student.state_dict().items()}
     content = RecordDict({"arrays": ArrayRecord(state), "metrics": metrics})
     return Message(content=content, reply_to=msg)
+
+
+def _private_round(
+    config: FedKDConfig,
+    context: Context,
+    site: SiteData,
+    teacher: Teacher,
+    student: torch.nn.Module,
+    soft: torch.Tensor | None,
+    settings: OptimizerSettings,
+    device: torch.device,
+    seed: int,
+) -> tuple[TrainStats, dict[str, object]]:
+    """One round of DP-SGD, accounted in the site's ledger; raises BudgetSpent first if over budget."""
+    path = ledger_path(cache_dir(config, context.node_config), context.run_id, site_identity(context.node_config))
+    ledger = load_ledger(context, path, config.dp_accountant)
+    sigma = round_noise(config, ledger, teacher, site)
+    steps = steps_per_epoch(config.batch_size, len(site.train)) * config.local_epochs
+    check_budget(config, ledger, teacher, (sigma, sample_rate(config.batch_size, len(site.train)), steps))
+    stats, entry = dp_distill(
+        student, site.train, soft, settings=settings,
+        dp=DPSettings(sigma, config.dp_max_grad_norm, config.dp_grad_sample_mode),
+        alpha=config.kd_alpha, temperature=config.kd_temperature, device=device, seed=seed,
+    )
+    ledger.record(*entry)
+    store_ledger(context, path, ledger)
+    scope = privacy_scope(config, teacher, context.node_config)
+    return stats, privacy_metrics(config, ledger, teacher, scope)
 
 
 @app.evaluate()

@@ -96,6 +96,8 @@ def load_teacher(config: FedKDConfig, node_config: NodeConfig, site: SiteData) -
         momentum=config.momentum,
         batch_size=config.batch_size,
         seed=derive_seed(config.seed, "teacher", site_identity(node_config)),
+        dp_noise_multiplier=config.teacher_dp_noise_multiplier if config.teacher_dp else 0.0,
+        dp_max_grad_norm=config.dp_max_grad_norm,
     )
     key = (checkpoint, recipe, site.train.fingerprint(), site.test.fingerprint())
     if key not in _teachers:

@@ -73,6 +73,29 @@ class FedKDConfig:
         metadata=_doc("Server step size (FedAvgM lr; FedAdam/FedYogi/FedAdagrad eta); 0 keeps Flower's default."),
     )
     server_momentum: float = field(default=0.9, metadata=_doc("FedAvgM server momentum."))
+    local_dp: bool = field(
+        default=False, metadata=_doc("Train the student with DP-SGD (Opacus) at every site.")
+    )
+    dp_noise_multiplier: float = field(
+        default=1.0, metadata=_doc("DP-SGD noise multiplier sigma, used when dp-target-epsilon is 0.")
+    )
+    dp_max_grad_norm: float = field(default=1.0, metadata=_doc("DP-SGD per-sample clipping norm C."))
+    dp_target_epsilon: float = field(
+        default=0.0,
+        metadata=_doc("Epsilon budget for the whole planned run; > 0 calibrates sigma once and stops a spent site."),
+    )
+    dp_delta: float = field(default=1e-5, metadata=_doc("Delta of every reported epsilon."))
+    dp_accountant: str = field(default="rdp", metadata=_doc("Privacy accountant: rdp or prv."))
+    dp_grad_sample_mode: str = field(
+        default="hooks", metadata=_doc("How Opacus computes per-sample gradients: hooks or functorch.")
+    )
+    teacher_dp: bool = field(
+        default=False,
+        metadata=_doc("Train site teachers with DP-SGD too; their epsilon is composed with the student's."),
+    )
+    teacher_dp_noise_multiplier: float = field(
+        default=1.0, metadata=_doc("DP-SGD noise multiplier of teacher training (with teacher-dp).")
+    )
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
     student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
     teacher_device: str = field(
@@ -233,6 +256,17 @@ def _validate(c: FedKDConfig) -> None:
     _check(c.server_learning_rate >= 0, "server-learning-rate", c.server_learning_rate, "must be >= 0")
     _check(c.proximal_mu >= 0, "proximal-mu", c.proximal_mu, "must be >= 0")
     _check(c.strategy in STRATEGIES, "strategy", c.strategy, "choose one of " + ", ".join(STRATEGIES))
+    for key, sigma in (("dp-noise-multiplier", c.dp_noise_multiplier),
+                       ("teacher-dp-noise-multiplier", c.teacher_dp_noise_multiplier),
+                       ("dp-target-epsilon", c.dp_target_epsilon)):
+        _check(sigma >= 0, key, sigma, "must be >= 0")
+    _check(c.dp_max_grad_norm > 0, "dp-max-grad-norm", c.dp_max_grad_norm, "must be > 0")
+    _check(0 < c.dp_delta < 1, "dp-delta", c.dp_delta, "must be in (0, 1)")
+    _check(c.dp_accountant in ("rdp", "prv"), "dp-accountant", c.dp_accountant, "choose one of rdp, prv")
+    _check(c.dp_grad_sample_mode in ("hooks", "functorch"), "dp-grad-sample-mode", c.dp_grad_sample_mode,
+           "choose one of hooks, functorch")
+    _check(not c.teacher_dp or c.teacher_dp_noise_multiplier > 0, "teacher-dp-noise-multiplier",
+           c.teacher_dp_noise_multiplier, "must be > 0 when teacher-dp is on")
     for key, device in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
         ok = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
         _check(ok, key, device, "use auto, cpu, cuda or cuda:N")

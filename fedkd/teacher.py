@@ -22,6 +22,7 @@ from torch import nn
 from fedkd.checkpoint import CheckpointError, load_model, read_metadata, save_model
 from fedkd.data.site import SiteData
 from fedkd.models import build_model
+from fedkd.results import write_atomic
 from fedkd.train import OptimizerSettings, distill, predict_logits
 
 # Bump when the teacher training code changes what a recipe produces.
@@ -38,6 +39,9 @@ class TeacherRecipe:
     momentum: float
     batch_size: int
     seed: int
+    dp_noise_multiplier: float = 0.0
+    dp_max_grad_norm: float = 1.0
+    """Train with DP-SGD at this noise multiplier; 0 trains without DP."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class Teacher:
     key: str
     train_logits: torch.Tensor
     test_logits: torch.Tensor
+    dp_history: tuple[tuple[float, float, int], ...] = ()
+    """DP-SGD ``(sigma, q, steps)`` of the teacher's training on this site; empty if none."""
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -92,13 +98,26 @@ def checkpoint_key(path: Path, site: SiteData) -> str:
     return "ckpt-" + digest.hexdigest()[:32]
 
 
-def train_teacher(recipe: TeacherRecipe, site: SiteData, *, device: torch.device) -> nn.Module:
-    """Train a fresh teacher with cross-entropy on the site's train split."""
+def train_teacher(
+    recipe: TeacherRecipe, site: SiteData, *, device: torch.device
+) -> tuple[nn.Module, tuple[tuple[float, float, int], ...]]:
+    """Train a fresh teacher with cross-entropy on the site's train split.
+
+    Returns the teacher and its DP-SGD history (empty without DP).
+    """
     torch.manual_seed(recipe.seed)
     model = build_model(recipe.architecture, input_shape=site.input_shape, num_classes=site.num_classes)
     settings = OptimizerSettings(recipe.learning_rate, recipe.momentum, recipe.batch_size, recipe.epochs)
+    if recipe.dp_noise_multiplier > 0:
+        from fedkd.privacy import DPSettings, dp_distill, make_private_module
+
+        model = make_private_module(model)
+        dp = DPSettings(recipe.dp_noise_multiplier, recipe.dp_max_grad_norm)
+        _, entry = dp_distill(model, site.train, None, settings=settings, dp=dp, alpha=1.0, temperature=1.0,
+                              device=device, seed=recipe.seed)
+        return model, (entry,) if entry[2] > 0 else ()
     distill(model, site.train, None, settings=settings, alpha=1.0, temperature=1.0, device=device, seed=recipe.seed)
-    return model
+    return model, ()
 
 
 def _save_logits(path: Path, train: torch.Tensor, test: torch.Tensor) -> None:
@@ -173,15 +192,20 @@ def obtain_teacher(
                 f"and {site.num_classes}"
             )
         source = "checkpoint"
+        dp_history: tuple[tuple[float, float, int], ...] = ()
     else:
         assert recipe is not None
         key = recipe_key(recipe, site)
         weights = folder / f"{key}.safetensors"
-        if weights.is_file():
+        sidecar = folder / f"{key}.json"
+        if weights.is_file() and sidecar.is_file():
             model, name = load_model(weights)
+            entries = json.loads(sidecar.read_text())["dp_history"]
+            dp_history = tuple((float(s), float(q), int(n)) for s, q, n in entries)
         else:
-            model, name = train_teacher(recipe, site, device=device), recipe.architecture
+            (model, dp_history), name = train_teacher(recipe, site, device=device), recipe.architecture
             save_model(weights, model, architecture=name, input_shape=site.input_shape, num_classes=site.num_classes)
+            write_atomic(sidecar, json.dumps({"recipe": asdict(recipe), "dp_history": dp_history}).encode())
         source = "trained"
     freeze(model)
     cached = folder / f"{key}.logits.safetensors"
@@ -191,4 +215,5 @@ def obtain_teacher(
     else:
         train, test = _logits(model, site, device)
         _save_logits(cached, train, test)
-    return Teacher(model=model, architecture=name, source=source, key=key, train_logits=train, test_logits=test)
+    return Teacher(model=model, architecture=name, source=source, key=key, train_logits=train, test_logits=test,
+                   dp_history=dp_history)

@@ -14,9 +14,9 @@ from fedkd.checkpoint import save_model
 from fedkd.config import FedKDConfig
 from fedkd.data.registry import load_dataset
 from fedkd.device import resolve_device
-from fedkd.models import build_model
 from fedkd.results import ResultsWriter
 from fedkd.seeding import seed_everything
+from fedkd.student import build_student
 from fedkd.train import EvalStats, evaluate
 from server.metered_grid import MeteredGrid
 from server.recorder import RoundRecorder
@@ -40,7 +40,7 @@ def main(grid: Grid, context: Context) -> None:
     seed_everything(config.seed)
     cache = Path(config.cache_dir).expanduser() if config.cache_dir else Path.home() / ".cache" / "fedkd"
     splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None, cache_dir=cache)
-    student = build_model(config.student, input_shape=splits.input_shape, num_classes=splits.num_classes)
+    student = build_student(config)
     device = resolve_device(config.student_device)
     out = results_dir(config)
     log(INFO, "[fedkd] %s on %s (%s), results in %s", config.student, config.dataset, config.partitioner, out)

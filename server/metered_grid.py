@@ -40,12 +40,15 @@ class MeteredGrid(Grid):
     ----------
     bytes_sent, bytes_received : int
         Running totals since creation; read differences per round.
+    error_replies : int
+        Replies that carried an error instead of content (e.g. a spent privacy budget).
     """
 
     def __init__(self, inner: Grid):
         self.inner = inner
         self.bytes_sent = 0
         self.bytes_received = 0
+        self.error_replies = 0
 
     @property
     def run(self) -> Run:
@@ -71,13 +74,15 @@ class MeteredGrid(Grid):
         return self.inner.push_messages(messages)
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        replies = list(self.inner.pull_messages(message_ids))
+        return self._received(self.inner.pull_messages(message_ids))
+
+    def _received(self, messages: Iterable[Message]) -> list[Message]:
+        replies = list(messages)
         self.bytes_received += sum(content_bytes(m.content) for m in replies if m.has_content())
+        self.error_replies += sum(1 for m in replies if m.has_error())
         return replies
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
         messages = list(messages)
         self.bytes_sent += sum(content_bytes(m.content) for m in messages if m.has_content())
-        replies = list(self.inner.send_and_receive(messages, timeout=timeout))
-        self.bytes_received += sum(content_bytes(m.content) for m in replies if m.has_content())
-        return replies
+        return self._received(self.inner.send_and_receive(messages, timeout=timeout))

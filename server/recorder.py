@@ -17,6 +17,7 @@ from typing import Any
 from flwr.app import ArrayRecord, MetricRecord, RecordDict
 from flwr.common.logger import log
 
+from fedkd.privacy import PRIVACY_SCOPES
 from fedkd.results import ResultsWriter
 from fedkd.train import EvalStats
 from server.metered_grid import MeteredGrid
@@ -46,6 +47,20 @@ def _record(values: dict[str, float | None]) -> MetricRecord:
     return MetricRecord({k: v for k, v in values.items() if v is not None})
 
 
+def privacy_summary(rows: list[MetricRecord]) -> dict[str, Any]:
+    """Per-client and max epsilon of a round, and what the figures cover."""
+    private = [r for r in rows if "epsilon" in r]
+    if not private:
+        return {}
+    per_client = {str(int(r.get("node-id", i))): float(r["epsilon"]) for i, r in enumerate(private)}  # type: ignore[arg-type]
+    scopes = sorted({int(r["privacy-scope"]) for r in private})  # type: ignore[call-overload]
+    return {
+        "epsilon_max": max(per_client.values()),
+        "epsilon_per_client": per_client,
+        "privacy_scope": "; ".join(PRIVACY_SCOPES[s] for s in scopes),
+    }
+
+
 class RoundRecorder:
     """Collects one record per round and writes it through a :class:`ResultsWriter`.
 
@@ -69,6 +84,7 @@ class RoundRecorder:
         self._train: dict[str, Any] = {}
         self._evaluate: dict[str, Any] = {}
         self._bytes = (0, 0)
+        self._errors = 0
         self._clock = time.perf_counter()
 
     def aggregate_train(self, records: list[RecordDict], weight_key: str) -> MetricRecord:
@@ -84,7 +100,8 @@ class RoundRecorder:
         teacher = _mean(_values(rows, "teacher-accuracy", weight_key))
         if teacher is not None:
             self._train["teacher_accuracy_mean"] = teacher
-        return _record({k.replace("_", "-"): v for k, v in self._train.items()})
+        self._train.update(privacy_summary(rows))
+        return _record({k.replace("_", "-"): v for k, v in self._train.items() if isinstance(v, int | float)})
 
     def aggregate_evaluate(self, records: list[RecordDict], weight_key: str) -> MetricRecord:
         """Evaluate-metrics callback: weighted mean, min and max client accuracy."""
@@ -104,7 +121,7 @@ class RoundRecorder:
         """The strategy's ``evaluate_fn``: central evaluation, then record and write the round."""
         stats = self.evaluate_global(arrays)
         now = time.perf_counter()
-        sent, received = self.grid.bytes_sent, self.grid.bytes_received
+        sent, received, errors = self.grid.bytes_sent, self.grid.bytes_received, self.grid.error_replies
         record: dict[str, Any] = {
             "round": server_round,
             "global_accuracy": stats.accuracy,
@@ -114,11 +131,13 @@ class RoundRecorder:
             "bytes_sent": sent - self._bytes[0],
             "bytes_received": received - self._bytes[1],
             "round_seconds": now - self._clock,
+            "error_replies": errors - self._errors,
         }
         self.writer.append(record)
         self._log(record)
         self._train, self._evaluate = {}, {}
         self._bytes = (sent, received)
+        self._errors = errors
         self._clock = time.perf_counter()
         return MetricRecord({"accuracy": stats.accuracy, "loss": stats.loss})
 
@@ -130,5 +149,7 @@ class RoundRecorder:
                      f"[{r['client_accuracy_min']:.4f}, {r['client_accuracy_max']:.4f}]")
         if r.get("teacher_accuracy_mean") is not None:
             line += f" | teachers {r['teacher_accuracy_mean']:.4f}"
+        if r.get("epsilon_max") is not None:
+            line += f" | epsilon max {r['epsilon_max']:.3f}"
         line += f" | {r['round_seconds']:.1f}s"
         log(INFO, line)

@@ -36,6 +36,7 @@ def test_content_bytes_counts_arrays_and_records_including_empty_strings() -> No
 class _Grid:
     bytes_sent = 0
     bytes_received = 0
+    error_replies = 0
 
 
 def _reply(**metrics: float) -> RecordDict:
@@ -52,7 +53,7 @@ def test_round_recorder_merges_client_and_central_metrics_into_one_record(tmp_pa
     evaluate = [_reply(**{"num-examples": 1, "accuracy": 0.2, "loss": 1.0, "teacher-accuracy": 0.5}),
                 _reply(**{"num-examples": 3, "accuracy": 0.6, "loss": 2.0, "teacher-accuracy": 0.9}),
                 _reply(**{"num-examples": 0, "accuracy": 0.0, "loss": 0.0})]
-    grid.bytes_sent, grid.bytes_received = 100, 40
+    grid.bytes_sent, grid.bytes_received, grid.error_replies = 100, 40, 1
 
     recorder.aggregate_train(train, "num-examples")
     recorder.aggregate_evaluate(evaluate, "num-examples")
@@ -68,7 +69,7 @@ def test_round_recorder_merges_client_and_central_metrics_into_one_record(tmp_pa
     assert (record["client_accuracy_min"], record["client_accuracy_max"]) == (0.2, 0.6)
     assert record["teacher_accuracy_mean"] == pytest.approx(0.7)
     assert record["clients_trained"] == 2 and record["clients_evaluated"] == 3
-    assert (record["bytes_sent"], record["bytes_received"]) == (100, 40)
+    assert (record["bytes_sent"], record["bytes_received"], record["error_replies"]) == (100, 40, 1)
     assert record["round_seconds"] >= 0
 
 
@@ -93,3 +94,22 @@ def test_build_strategy_passes_its_hyperparameters() -> None:
     assert isinstance(prox, FedProx) and prox.proximal_mu == 0.3
     assert isinstance(avgm, FedAvgM) and avgm.server_learning_rate == 0.5
     assert isinstance(adam, FedAdam) and adam.eta == 0.02
+
+
+def test_round_recorder_reports_per_client_and_max_epsilon_and_scope(tmp_path: Path) -> None:
+    grid = _Grid()
+    recorder = RoundRecorder(ResultsWriter(tmp_path, {}), lambda arrays: EvalStats(0.5, 0.75, 10),
+                             grid, num_rounds=1)  # type: ignore[arg-type]
+    train = [_reply(**{"num-examples": 10, "train-loss": 1.0, "train-ce": 1.0, "train-kd": 0.0, "node-id": 7,
+                       "epsilon": 1.5, "privacy-scope": 1}),
+             _reply(**{"num-examples": 10, "train-loss": 1.0, "train-ce": 1.0, "train-kd": 0.0, "node-id": 9,
+                       "epsilon": 2.5, "privacy-scope": 2})]
+
+    recorder.aggregate_train(train, "num-examples")
+    recorder.evaluate(1, ArrayRecord())
+
+    record = json.loads((tmp_path / "results.json").read_text())["rounds"][0]
+    assert record["epsilon_max"] == 2.5
+    assert record["epsilon_per_client"] == {"7": 1.5, "9": 2.5}
+    assert "does NOT cover the teacher" in record["privacy_scope"]
+    assert "composed" in record["privacy_scope"]
