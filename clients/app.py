@@ -9,6 +9,9 @@ from __future__ import annotations
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
+from flwr.clientapp.typing import ClientAppCallable
+from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from clients.privacy import (
     BudgetSpent,
@@ -52,7 +55,20 @@ def student_of(msg: Message, config: FedKDConfig) -> torch.nn.Module:
     return student
 
 
-@app.train()
+def client_dp_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Clip this site's update when the server asked for client-side clipping (train only).
+
+    Flower's client-side DP wrappers send a clipping norm in the round's config;
+    without one (no client-level DP, or clipping at the server) this does nothing.
+    """
+    record = msg.content.config_records.get("config", ConfigRecord())
+    if KEY_CLIPPING_NORM not in record:
+        return call_next(msg, context)
+    adaptive = record.get("client-dp") == "client-adaptive"
+    return (adaptiveclipping_mod if adaptive else fixedclipping_mod)(msg, context, call_next)
+
+
+@app.train(mods=[client_dp_mod])
 def train(msg: Message, context: Context) -> Message:
     """Distill the received student from this site's teacher and return it."""
     config = config_of(msg)
@@ -83,6 +99,7 @@ def train(msg: Message, context: Context) -> Message:
             "train-ce": stats.ce,
             "train-kd": stats.kd,
             "node-id": context.node_id,
+            **({"dp-weight": 1} if config.client_dp != "none" else {}),
             **extra,  # type: ignore[dict-item]
         }
     )
@@ -130,6 +147,8 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     student = student_of(msg, config)
     stats = evaluate(student, site.test, device=resolve_device(config.student_device))
     metrics = MetricRecord({"num-examples": stats.num_examples, "accuracy": stats.accuracy, "loss": stats.loss})
+    if config.client_dp != "none":
+        metrics["dp-weight"] = 1
     if len(site.test):
         metrics["teacher-accuracy"] = accuracy_of(teacher.test_logits, torch.from_numpy(site.test.y)).accuracy
     return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)

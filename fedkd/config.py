@@ -21,6 +21,7 @@ from fedkd.data.registry import DATASETS
 from fedkd.models import INPUT_RANKS, MODELS
 
 PARTITIONERS = ("iid", "dirichlet", "pathological")
+CLIENT_DP_MODES = ("none", "server-fixed", "client-fixed", "server-adaptive", "client-adaptive")
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedavgm", "fedyogi", "fedadagrad", "fedmedian")
 
 
@@ -95,6 +96,17 @@ class FedKDConfig:
     )
     teacher_dp_noise_multiplier: float = field(
         default=1.0, metadata=_doc("DP-SGD noise multiplier of teacher training (with teacher-dp).")
+    )
+    client_dp: str = field(
+        default="none",
+        metadata=_doc("Client-level DP at the server (Flower's wrappers): none, server-fixed, client-fixed, "
+                      "server-adaptive, client-adaptive."),
+    )
+    client_dp_noise_multiplier: float = field(
+        default=1.0, metadata=_doc("Noise multiplier of client-level DP (over the clipping norm).")
+    )
+    client_dp_clipping_norm: float = field(
+        default=1.0, metadata=_doc("Update clipping norm of client-level DP (initial norm when adaptive).")
     )
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
     student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
@@ -267,6 +279,11 @@ def _validate(c: FedKDConfig) -> None:
            "choose one of hooks, functorch")
     _check(not c.teacher_dp or c.teacher_dp_noise_multiplier > 0, "teacher-dp-noise-multiplier",
            c.teacher_dp_noise_multiplier, "must be > 0 when teacher-dp is on")
+    _check(c.client_dp in CLIENT_DP_MODES, "client-dp", c.client_dp, "choose one of " + ", ".join(CLIENT_DP_MODES))
+    _check(c.client_dp_noise_multiplier > 0, "client-dp-noise-multiplier", c.client_dp_noise_multiplier, "must be > 0")
+    _check(c.client_dp_clipping_norm > 0, "client-dp-clipping-norm", c.client_dp_clipping_norm, "must be > 0")
+    _check(c.client_dp not in ("server-fixed", "client-fixed") or c.strategy in ("fedavg", "fedprox"), "strategy",
+           c.strategy, f"client-dp={c.client_dp} is accounted only with fedavg or fedprox")
     for key, device in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
         ok = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
         _check(ok, key, device, "use auto, cpu, cuda or cuda:N")

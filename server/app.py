@@ -9,6 +9,7 @@ from pathlib import Path
 from flwr.app import ArrayRecord, ConfigRecord, Context
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import Strategy
 
 from fedkd.checkpoint import save_model
 from fedkd.config import FedKDConfig
@@ -19,6 +20,7 @@ from fedkd.seeding import seed_everything
 from fedkd.student import build_student
 from fedkd.train import EvalStats, evaluate
 from server.metered_grid import MeteredGrid
+from server.privacy import sampled_clients, wrap_client_dp
 from server.recorder import RoundRecorder
 from server.strategy import build_strategy
 
@@ -51,11 +53,16 @@ def main(grid: Grid, context: Context) -> None:
 
     metered = MeteredGrid(grid)
     recorder = RoundRecorder(ResultsWriter(out, config.to_dict()), evaluate_global, metered, config.num_server_rounds)
-    strategy = build_strategy(
+    strategy: Strategy = build_strategy(
         config,
         train_metrics_aggr_fn=recorder.aggregate_train,
         evaluate_metrics_aggr_fn=recorder.aggregate_evaluate,
     )
+    if config.client_dp != "none":
+        num_nodes = len(list(grid.get_node_ids()))
+        num_sampled = sampled_clients(num_nodes, config, strategy.min_train_nodes)
+        strategy, recorder.user_privacy = wrap_client_dp(strategy, config, num_nodes=num_nodes,
+                                                          num_sampled=num_sampled)
     sent_config = ConfigRecord(config.to_dict())
     result = strategy.start(
         grid=metered,

@@ -85,10 +85,16 @@ class RoundRecorder:
         self._evaluate: dict[str, Any] = {}
         self._bytes = (0, 0)
         self._errors = 0
+        self.user_privacy: Callable[[], tuple[float, float] | None] = lambda: None
         self._clock = time.perf_counter()
 
     def aggregate_train(self, records: list[RecordDict], weight_key: str) -> MetricRecord:
-        """Train-metrics callback: weighted loss parts and mean teacher accuracy."""
+        """Train-metrics callback: example-weighted loss parts and mean teacher accuracy.
+
+        Statistics are weighted by ``num-examples`` whatever key the strategy averages
+        weights by (client-level DP averages them uniformly).
+        """
+        weight_key = "num-examples"
         rows = _metrics(records)
         self._train = {
             "train_loss": _weighted_mean(rows, "train-loss", weight_key),
@@ -104,7 +110,8 @@ class RoundRecorder:
         return _record({k.replace("_", "-"): v for k, v in self._train.items() if isinstance(v, int | float)})
 
     def aggregate_evaluate(self, records: list[RecordDict], weight_key: str) -> MetricRecord:
-        """Evaluate-metrics callback: weighted mean, min and max client accuracy."""
+        """Evaluate-metrics callback: example-weighted mean, min and max client accuracy."""
+        weight_key = "num-examples"
         rows = _metrics(records)
         accuracies = _values(rows, "accuracy", weight_key)
         self._evaluate = {
@@ -133,6 +140,9 @@ class RoundRecorder:
             "round_seconds": now - self._clock,
             "error_replies": errors - self._errors,
         }
+        user = self.user_privacy()
+        if user is not None:
+            record["user_epsilon"], record["user_delta"] = user
         self.writer.append(record)
         self._log(record)
         self._train, self._evaluate = {}, {}
@@ -151,5 +161,7 @@ class RoundRecorder:
             line += f" | teachers {r['teacher_accuracy_mean']:.4f}"
         if r.get("epsilon_max") is not None:
             line += f" | epsilon max {r['epsilon_max']:.3f}"
+        if r.get("user_epsilon") is not None:
+            line += f" | user-level epsilon {r['user_epsilon']:.3f}"
         line += f" | {r['round_seconds']:.1f}s"
         log(INFO, line)

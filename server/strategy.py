@@ -16,6 +16,7 @@ from flwr.serverapp.strategy import (
 )
 
 from fedkd.config import FedKDConfig
+from server.privacy import UNIFORM_WEIGHT_KEY
 
 MetricsAggregator = Callable[[list[RecordDict], str], MetricRecord]
 
@@ -26,11 +27,13 @@ def build_strategy(
     train_metrics_aggr_fn: MetricsAggregator,
     evaluate_metrics_aggr_fn: MetricsAggregator,
 ) -> FedAvg:
-    """The strategy named by ``config.strategy``, weighting clients by ``num-examples``.
+    """The strategy named by ``config.strategy``, weighting clients by ``num-examples``
+    (equally under client-level DP).
 
     ``server-learning-rate = 0`` keeps each strategy's own default step size.
     """
     common = {
+        "weighted_by_key": UNIFORM_WEIGHT_KEY if config.client_dp != "none" else "num-examples",
         "fraction_train": config.fraction_train,
         "fraction_evaluate": config.fraction_evaluate,
         "train_metrics_aggr_fn": train_metrics_aggr_fn,

@@ -75,3 +75,24 @@ def test_simulation_same_config_and_seed_gives_same_numbers(tmp_path: Path) -> N
         if a["round"] > 0:
             assert a["train_kd"] == pytest.approx(b["train_kd"], rel=1e-5)
             assert a["client_accuracy_mean"] == pytest.approx(b["client_accuracy_mean"], rel=1e-6)
+
+
+def test_client_level_dp_reports_user_level_epsilon_every_round(tmp_path: Path) -> None:
+    from opacus.accountants import RDPAccountant
+
+    overrides = {"num-server-rounds": 2, "teacher-epochs": 3, "client-dp": "client-fixed",
+                 "client-dp-noise-multiplier": 2.0, "client-dp-clipping-norm": 1.0,
+                 "output-dir": str(tmp_path), "run-name": "cdp", "cache-dir": str(tmp_path / "cache")}
+
+    folder = run_simulation(num_supernodes=3, run_config=overrides, echo=False, timeout=600)
+
+    rounds = json.loads((folder / "results.json").read_text())["rounds"]
+    epsilons = [r["user_epsilon"] for r in rounds[1:]]
+    # One Gaussian release per round, no amplification by sampling: an independent RDP count.
+    for releases, epsilon in enumerate(epsilons, start=1):
+        reference = RDPAccountant()
+        for _ in range(releases):
+            reference.step(noise_multiplier=2.0, sample_rate=1.0)
+        assert epsilon == pytest.approx(reference.get_epsilon(delta=1e-5), rel=0.05)
+    assert epsilons[1] > epsilons[0] > 0
+    assert all(r["user_delta"] == 1e-5 for r in rounds[1:])
