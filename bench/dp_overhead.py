@@ -57,9 +57,9 @@ def measure(dataset: str, overrides: dict[str, str], cache: Path) -> dict[str, f
                               device=device, seed=0)) for _ in range(REPEATS))}
     for mode in GRAD_SAMPLE_MODES:
         seconds = statistics.median(
-            _time(lambda: dp_distill(student(), site.train, logits, settings=settings,  # noqa: B023
-                                     dp=DPSettings(1.0, 1.0, mode), alpha=0.5, temperature=4.0,
-                                     device=device, seed=0)) for _ in range(REPEATS))
+            _time(lambda mode=mode: dp_distill(student(), site.train, logits, settings=settings,
+                                               dp=DPSettings(1.0, 1.0, mode), alpha=0.5, temperature=4.0,
+                                               device=device, seed=0)) for _ in range(REPEATS))
         figures[f"dp_{mode}_seconds"] = seconds
         figures[f"ratio_dp_{mode}_over_plain"] = seconds / figures["plain_seconds"]
     return figures
