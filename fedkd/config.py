@@ -105,6 +105,10 @@ class FedKDConfig:
     client_dp_noise_multiplier: float = field(
         default=1.0, metadata=_doc("Noise multiplier of client-level DP (over the clipping norm).")
     )
+    client_dp_target_epsilon: float = field(
+        default=0.0,
+        metadata=_doc("User-level epsilon for the whole run with fixed clipping; > 0 calibrates the noise once."),
+    )
     client_dp_clipping_norm: float = field(
         default=1.0, metadata=_doc("Update clipping norm of client-level DP (initial norm when adaptive).")
     )
@@ -281,6 +285,9 @@ def _validate(c: FedKDConfig) -> None:
            c.teacher_dp_noise_multiplier, "must be > 0 when teacher-dp is on")
     _check(c.client_dp in CLIENT_DP_MODES, "client-dp", c.client_dp, "choose one of " + ", ".join(CLIENT_DP_MODES))
     _check(c.client_dp_noise_multiplier > 0, "client-dp-noise-multiplier", c.client_dp_noise_multiplier, "must be > 0")
+    _check(c.client_dp_target_epsilon >= 0, "client-dp-target-epsilon", c.client_dp_target_epsilon, "must be >= 0")
+    _check(c.client_dp_target_epsilon == 0 or c.client_dp in ("server-fixed", "client-fixed"),
+           "client-dp-target-epsilon", c.client_dp_target_epsilon, "needs client-dp server-fixed or client-fixed")
     _check(c.client_dp_clipping_norm > 0, "client-dp-clipping-norm", c.client_dp_clipping_norm, "must be > 0")
     _check(c.client_dp not in ("server-fixed", "client-fixed") or c.strategy in ("fedavg", "fedprox"), "strategy",
            c.strategy, f"client-dp={c.client_dp} is accounted only with fedavg or fedprox")

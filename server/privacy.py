@@ -29,6 +29,7 @@ from flwr.supercore.privacy_accounting import (
 from flwr.supercore.privacy_accounting.rdp_accountant import RdpAccountant
 
 from fedkd.config import FedKDConfig
+from fedkd.privacy import calibrate_noise
 
 # Under client-level DP every client reports this metric as 1 and is weighted by it.
 UNIFORM_WEIGHT_KEY = "dp-weight"
@@ -39,6 +40,16 @@ UserPrivacy = Callable[[], tuple[float, float] | None]
 def sampled_clients(num_nodes: int, config: FedKDConfig, min_train_nodes: int) -> int:
     """How many clients FedAvg samples per round out of ``num_nodes`` (Flower's own rule)."""
     return max(int(num_nodes * config.fraction_train), min_train_nodes)
+
+
+def client_noise(config: FedKDConfig) -> float:
+    """The client-level noise multiplier: as configured, or calibrated once so that
+    ``num-server-rounds`` releases without sampling amplification spend exactly the
+    target user-level epsilon (RDP, as Flower's accountant)."""
+    if config.client_dp_target_epsilon <= 0:
+        return config.client_dp_noise_multiplier
+    return calibrate_noise(target_epsilon=config.client_dp_target_epsilon, delta=config.dp_delta, sample_rate=1.0,
+                           steps=config.num_server_rounds, accountant="rdp")
 
 
 def wrap_client_dp(strategy: Strategy, config: FedKDConfig, *, num_nodes: int, num_sampled: int) -> tuple[
@@ -52,7 +63,7 @@ def wrap_client_dp(strategy: Strategy, config: FedKDConfig, *, num_nodes: int, n
         The wrapped strategy, and a function giving the user-level (epsilon, delta)
         spent so far, or ``None`` when the mode is not accounted.
     """
-    sigma, clip = config.client_dp_noise_multiplier, config.client_dp_clipping_norm
+    sigma, clip = client_noise(config), config.client_dp_clipping_norm
     if config.client_dp in ("server-fixed", "client-fixed"):
         accountant = RdpAccountant(PrivacyConfig(
             target_delta=config.dp_delta,

@@ -113,3 +113,28 @@ def test_round_recorder_reports_per_client_and_max_epsilon_and_scope(tmp_path: P
     assert record["epsilon_per_client"] == {"7": 1.5, "9": 2.5}
     assert "does NOT cover the teacher" in record["privacy_scope"]
     assert "composed" in record["privacy_scope"]
+
+
+def test_client_level_noise_calibrated_to_target_spends_it_over_the_planned_rounds() -> None:
+    from opacus.accountants import RDPAccountant
+
+    from server.privacy import client_noise
+
+    config = FedKDConfig.from_mapping({"client-dp": "server-fixed", "client-dp-target-epsilon": 4.0,
+                                       "num-server-rounds": 12})
+
+    sigma = client_noise(config)
+
+    reference = RDPAccountant()
+    for _ in range(12):
+        reference.step(noise_multiplier=sigma, sample_rate=1.0)
+    assert 3.9 <= reference.get_epsilon(delta=1e-5) <= 4.0
+
+
+def test_client_level_target_epsilon_needs_fixed_clipping() -> None:
+    from fedkd.config import ConfigError
+
+    with pytest.raises(ConfigError, match="client-dp-target-epsilon"):
+        FedKDConfig.from_mapping({"client-dp": "server-adaptive", "client-dp-target-epsilon": 4.0})
+    with pytest.raises(ConfigError, match="strategy='fedavgm'"):
+        FedKDConfig.from_mapping({"client-dp": "server-fixed", "strategy": "fedavgm"})
