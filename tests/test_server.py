@@ -48,8 +48,10 @@ def test_round_recorder_merges_client_and_central_metrics_into_one_record(tmp_pa
     recorder = RoundRecorder(ResultsWriter(tmp_path, {"dataset": "x"}), lambda arrays: EvalStats(0.5, 0.75, 10),
                              grid, num_rounds=1)  # type: ignore[arg-type]
     recorder.evaluate(0, ArrayRecord())
-    train = [_reply(**{"num-examples": 10, "train-loss": 1.0, "train-ce": 2.0, "train-kd": 0.0, "teacher-accuracy": 0.5}),
-             _reply(**{"num-examples": 30, "train-loss": 3.0, "train-ce": 4.0, "train-kd": 2.0, "teacher-accuracy": 0.9})]
+    train = [
+        _reply(**{"num-examples": 10, "train-loss": 1.0, "train-ce": 2.0, "train-kd": 0.0, "teacher-accuracy": 0.5}),
+        _reply(**{"num-examples": 30, "train-loss": 3.0, "train-ce": 4.0, "train-kd": 2.0, "teacher-accuracy": 0.9}),
+    ]
     evaluate = [_reply(**{"num-examples": 1, "accuracy": 0.2, "loss": 1.0, "teacher-accuracy": 0.5}),
                 _reply(**{"num-examples": 3, "accuracy": 0.6, "loss": 2.0, "teacher-accuracy": 0.9}),
                 _reply(**{"num-examples": 0, "accuracy": 0.0, "loss": 0.0})]
