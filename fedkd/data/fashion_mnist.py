@@ -69,7 +69,10 @@ def download_file(url: str, destination: Path, expected: str) -> None:
         with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
-        verify_file(Path(temporary), expected)
+        try:
+            verify_file(Path(temporary), expected)
+        except ChecksumError as error:
+            raise ChecksumError(f"download of {url} refused: {error}") from error
         os.replace(temporary, destination)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
