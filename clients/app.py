@@ -2,48 +2,48 @@
 
 Only the student's weights and scalar metrics leave the site. The teacher, its
 weights, its logits and the site's data stay here.
+
+Two message formats reach the train handler: Flower's Message API records
+(``arrays`` + ``config``), and, under secure aggregation, the legacy ``fitins``
+records of Flower's SecAgg+ workflow, whose mod masks the reply before it leaves.
 """
 
 from __future__ import annotations
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddict_to_fitins
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
-from clients.privacy import (
-    BudgetSpent,
-    check_budget,
-    ledger_path,
-    load_ledger,
-    privacy_metrics,
-    privacy_scope,
-    round_noise,
-    store_ledger,
-)
-from clients.site import cache_dir, load_site, load_teacher, site_identity
+from clients.local_round import BudgetSpent, train_round
+from clients.site import load_site, load_teacher
 from fedkd.config import FedKDConfig
-from fedkd.data.site import SiteData
 from fedkd.device import resolve_device
-from fedkd.privacy import DPSettings, dp_distill, sample_rate, steps_per_epoch
-from fedkd.seeding import derive_seed
 from fedkd.student import build_student
-from fedkd.teacher import Teacher
-from fedkd.train import OptimizerSettings, TrainStats, accuracy_of, distill, evaluate
-
-# Error code of a train reply from a site whose privacy budget is spent.
-BUDGET_SPENT = 4001
+from fedkd.train import accuracy_of, evaluate
 
 app = ClientApp()
 
+# Error code of a train reply from a site whose privacy budget is spent.
+BUDGET_SPENT = 4001
+LEGACY_ARRAYS = "fitins.parameters"
 
-def config_of(msg: Message) -> FedKDConfig:
-    """The run config the server sent with this message."""
-    record = msg.content.config_records.get("config", ConfigRecord())
+
+def config_from(record: ConfigRecord | dict[str, object]) -> FedKDConfig:
+    """The run config the server sent, ignoring Flower's own keys (``server-round``, ...)."""
     known = set(FedKDConfig.keys())
     return FedKDConfig.from_mapping({k: v for k, v in record.items() if k in known})
+
+
+def config_of(msg: Message) -> FedKDConfig:
+    """The run config of a Message API message."""
+    return config_from(msg.content.config_records.get("config", ConfigRecord()))
 
 
 def student_of(msg: Message, config: FedKDConfig) -> torch.nn.Module:
@@ -68,74 +68,45 @@ def client_dp_mod(msg: Message, context: Context, call_next: ClientAppCallable) 
     return (adaptiveclipping_mod if adaptive else fixedclipping_mod)(msg, context, call_next)
 
 
-@app.train(mods=[client_dp_mod])
+def secure_aggregation_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Run Flower's SecAgg+ protocol when the server's workflow speaks it; otherwise pass through."""
+    if RECORD_KEY_CONFIGS in msg.content.config_records:
+        return secaggplus_mod(msg, context, call_next)
+    return call_next(msg, context)
+
+
+@app.train(mods=[secure_aggregation_mod, client_dp_mod])
 def train(msg: Message, context: Context) -> Message:
     """Distill the received student from this site's teacher and return it."""
+    if LEGACY_ARRAYS in msg.content.array_records:
+        return _train_legacy(msg, context)
     config = config_of(msg)
-    site = load_site(config, context.node_config)
-    teacher = load_teacher(config, context.node_config, site)
     student = student_of(msg, config)
     server_round = int(msg.content.config_records["config"].get("server-round", 0))
-    device = resolve_device(config.student_device)
-    soft = teacher.train_logits if config.kd_alpha < 1.0 else None
-    settings = OptimizerSettings(config.learning_rate, config.momentum, config.batch_size, config.local_epochs)
-    seed = derive_seed(config.seed, "train", site_identity(context.node_config), server_round)
-    extra: dict[str, object] = {}
-    if config.local_dp:
-        try:
-            stats, extra = _private_round(config, context, site, teacher, student, soft, settings, device, seed)
-        except BudgetSpent as spent:
-            return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
-    else:
-        stats = distill(
-            student, site.train, soft, settings=settings, alpha=config.kd_alpha,
-            temperature=config.kd_temperature, device=device, seed=seed,
-            proximal_mu=config.proximal_mu if config.strategy == "fedprox" else 0.0,
-        )
-    metrics = MetricRecord(
-        {
-            "num-examples": stats.num_examples,
-            "train-loss": stats.loss,
-            "train-ce": stats.ce,
-            "train-kd": stats.kd,
-            "node-id": context.node_id,
-            **({"dp-weight": 1} if config.client_dp != "none" else {}),
-            **extra,  # type: ignore[dict-item]
-        }
-    )
-    if len(site.test):
-        metrics["teacher-accuracy"] = accuracy_of(teacher.test_logits, torch.from_numpy(site.test.y)).accuracy
+    try:
+        metrics = train_round(config, context, student, server_round)
+    except BudgetSpent as spent:
+        return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
     state = {k: v.detach().cpu() for k, v in student.state_dict().items()}
-    content = RecordDict({"arrays": ArrayRecord(state), "metrics": metrics})
+    content = RecordDict({"arrays": ArrayRecord(state), "metrics": MetricRecord(metrics)})  # type: ignore[arg-type]
     return Message(content=content, reply_to=msg)
 
 
-def _private_round(
-    config: FedKDConfig,
-    context: Context,
-    site: SiteData,
-    teacher: Teacher,
-    student: torch.nn.Module,
-    soft: torch.Tensor | None,
-    settings: OptimizerSettings,
-    device: torch.device,
-    seed: int,
-) -> tuple[TrainStats, dict[str, object]]:
-    """One round of DP-SGD, accounted in the site's ledger; raises BudgetSpent first if over budget."""
-    path = ledger_path(cache_dir(config, context.node_config), context.run_id, site_identity(context.node_config))
-    ledger = load_ledger(context, path, config.dp_accountant)
-    sigma = round_noise(config, ledger, teacher, site)
-    steps = steps_per_epoch(config.batch_size, len(site.train)) * config.local_epochs
-    check_budget(config, ledger, teacher, (sigma, sample_rate(config.batch_size, len(site.train)), steps))
-    stats, entry = dp_distill(
-        student, site.train, soft, settings=settings,
-        dp=DPSettings(sigma, config.dp_max_grad_norm, config.dp_grad_sample_mode),
-        alpha=config.kd_alpha, temperature=config.kd_temperature, device=device, seed=seed,
-    )
-    ledger.record(*entry)
-    store_ledger(context, path, ledger)
-    scope = privacy_scope(config, teacher, context.node_config)
-    return stats, privacy_metrics(config, ledger, teacher, scope)
+def _train_legacy(msg: Message, context: Context) -> Message:
+    """The same round for SecAgg+'s legacy ``fitins`` records; the reply is ``fitres`` records."""
+    fitins = recorddict_to_fitins(msg.content, keep_input=True)
+    config = config_from(fitins.config)
+    student = build_student(config)
+    names = list(student.state_dict())
+    arrays = parameters_to_ndarrays(fitins.parameters)
+    student.load_state_dict({name: torch.from_numpy(a.copy()) for name, a in zip(names, arrays, strict=True)})
+    try:
+        metrics = train_round(config, context, student, int(fitins.config.get("server-round", 0)))
+    except BudgetSpent as spent:
+        return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
+    parameters = ndarrays_to_parameters([v.detach().cpu().numpy() for v in student.state_dict().values()])
+    fitres = FitRes(Status(Code.OK, ""), parameters, int(metrics["num-examples"]), metrics)  # type: ignore[arg-type]
+    return Message(content=fitres_to_recorddict(fitres, keep_input=False), reply_to=msg)
 
 
 @app.evaluate()

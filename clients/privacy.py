@@ -92,7 +92,9 @@ def check_budget(config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, e
         )
 
 
-def privacy_metrics(config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, scope: int) -> dict[str, object]:
+def privacy_metrics(
+    config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, scope: int
+) -> dict[str, int | float | list[int] | list[float]]:
     """What a site reports each round: epsilons, scope, and the history to recompute them."""
     history = [*teacher.dp_history, *ledger.history]
     return {
