@@ -112,6 +112,22 @@ class FedKDConfig:
     client_dp_clipping_norm: float = field(
         default=1.0, metadata=_doc("Update clipping norm of client-level DP (initial norm when adaptive).")
     )
+    secure_aggregation: bool = field(
+        default=False, metadata=_doc("SecAgg+: the server sees only the sum of the sites' student updates.")
+    )
+    secagg_num_shares: float = field(
+        default=1.0, metadata=_doc("SecAgg+ shares per secret: a count (> 1) or a share of the sampled sites (<= 1).")
+    )
+    secagg_reconstruction_threshold: float = field(
+        default=0.67, metadata=_doc("SecAgg+ shares needed to reconstruct: a count (> 1) or a share (<= 1).")
+    )
+    secagg_clipping_range: float = field(
+        default=8.0, metadata=_doc("SecAgg+ quantizes weights within [-range, range]; outside values are clipped.")
+    )
+    secagg_max_weight: float = field(
+        default=1000.0,
+        metadata=_doc("SecAgg+ cap on a site's weight (its examples); set it >= the largest site; larger costs precision."),
+    )
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
     student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
     teacher_device: str = field(
@@ -291,6 +307,15 @@ def _validate(c: FedKDConfig) -> None:
     _check(c.client_dp_clipping_norm > 0, "client-dp-clipping-norm", c.client_dp_clipping_norm, "must be > 0")
     _check(c.client_dp not in ("server-fixed", "client-fixed") or c.strategy in ("fedavg", "fedprox"), "strategy",
            c.strategy, f"client-dp={c.client_dp} is accounted only with fedavg or fedprox")
+    _check(not (c.secure_aggregation and c.client_dp != "none"), "client-dp", c.client_dp,
+           "secure-aggregation runs on Flower's legacy workflow API and cannot combine with client-dp yet")
+    _check(not c.secure_aggregation or c.strategy == "fedavg", "strategy", c.strategy,
+           "secure-aggregation aggregates with fedavg only")
+    for key, positive in (("secagg-num-shares", c.secagg_num_shares),
+                          ("secagg-reconstruction-threshold", c.secagg_reconstruction_threshold),
+                          ("secagg-clipping-range", c.secagg_clipping_range),
+                          ("secagg-max-weight", c.secagg_max_weight)):
+        _check(positive > 0, key, positive, "must be > 0")
     for key, device in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
         ok = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
         _check(ok, key, device, "use auto, cpu, cuda or cuda:N")

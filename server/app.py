@@ -22,6 +22,7 @@ from fedkd.train import EvalStats, evaluate
 from server.metered_grid import MeteredGrid
 from server.privacy import sampled_clients, wrap_client_dp
 from server.recorder import RoundRecorder
+from server.secure_aggregation import run_secure_aggregation
 from server.strategy import build_strategy
 
 APP_DIR = Path(__file__).resolve().parent.parent
@@ -63,16 +64,19 @@ def main(grid: Grid, context: Context) -> None:
         num_sampled = sampled_clients(num_nodes, config, strategy.min_train_nodes)
         strategy, recorder.user_privacy = wrap_client_dp(strategy, config, num_nodes=num_nodes,
                                                           num_sampled=num_sampled)
-    sent_config = ConfigRecord(config.to_dict())
-    result = strategy.start(
-        grid=metered,
-        initial_arrays=ArrayRecord({k: v.detach().cpu() for k, v in student.state_dict().items()}),
-        num_rounds=config.num_server_rounds,
-        train_config=sent_config,
-        evaluate_config=ConfigRecord(config.to_dict()),
-        evaluate_fn=recorder.evaluate,
-    )
-    student.load_state_dict(result.arrays.to_torch_state_dict())
+    initial = ArrayRecord({k: v.detach().cpu() for k, v in student.state_dict().items()})
+    if config.secure_aggregation:
+        final = run_secure_aggregation(metered, context, config, recorder, initial)
+    else:
+        final = strategy.start(
+            grid=metered,
+            initial_arrays=initial,
+            num_rounds=config.num_server_rounds,
+            train_config=ConfigRecord(config.to_dict()),
+            evaluate_config=ConfigRecord(config.to_dict()),
+            evaluate_fn=recorder.evaluate,
+        ).arrays
+    student.load_state_dict(final.to_torch_state_dict())
     save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
                input_shape=splits.input_shape, num_classes=splits.num_classes)
     log(INFO, "[fedkd] done: results in %s", out)
