@@ -126,7 +126,8 @@ class FedKDConfig:
     )
     secagg_max_weight: float = field(
         default=1000.0,
-        metadata=_doc("SecAgg+ cap on a site's weight (its examples); set it >= the largest site; larger costs precision."),
+        metadata=_doc("SecAgg+ cap on a site's weight (its examples); set it >= the largest site; "
+                      "larger costs precision."),
     )
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
     student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
