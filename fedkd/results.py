@@ -58,9 +58,13 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def _clean(value: Any) -> Any:
-    """NaN and infinities become ``None`` so the JSON is standard."""
+    """NaN and infinities become ``None`` so the JSON is standard, inside mappings and lists too."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, Mapping):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_clean(v) for v in value)
     return value
 
 

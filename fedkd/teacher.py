@@ -208,7 +208,9 @@ def obtain_teacher(
             write_atomic(sidecar, json.dumps({"recipe": asdict(recipe), "dp_history": dp_history}).encode())
         source = "trained"
     freeze(model)
-    cached = folder / f"{key}.logits.safetensors"
+    # Logits depend on both splits; a recipe key covers only the train split.
+    data = hashlib.sha256((site.train.fingerprint() + site.test.fingerprint()).encode()).hexdigest()[:16]
+    cached = folder / f"{key}.{data}.logits.safetensors"
     logits = load_file(str(cached)) if cached.is_file() else {}
     if _fits(logits, site):
         train, test = logits["train"], logits["test"]

@@ -51,11 +51,10 @@ def partition_indices(
     list of numpy.ndarray
         Sorted, disjoint index arrays, one per partition.
     """
-    return list(
-        _partition(
-            tuple(int(v) for v in labels), num_partitions, partitioner, seed, dirichlet_alpha, classes_per_client
-        )
+    shards = _partition(
+        tuple(int(v) for v in labels), num_partitions, partitioner, seed, dirichlet_alpha, classes_per_client
     )
+    return [shard.copy() for shard in shards]  # the memo stays untouched whatever callers do
 
 
 @lru_cache(maxsize=8)

@@ -2,41 +2,86 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from fedkd.config import ConfigError, FedKDConfig
+from fedkd.config import ConfigError, FedKDConfig, to_key
 
 ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = sorted((ROOT / "simulations" / "experiments").glob("*.yaml"))
 
 
-def test_pyproject_run_config_equals_the_dataclass_defaults() -> None:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+def _pyproject_run_config() -> dict[str, Any]:
+    config: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
+    return config
 
-    assert pyproject["tool"]["flwr"]["app"]["config"] == FedKDConfig().to_dict()
+
+def test_fedkd_config_defaults_are_valid_and_every_field_has_a_kebab_key() -> None:
+    config = FedKDConfig()
+
+    assert FedKDConfig.keys() == [to_key(f.name) for f in dataclasses.fields(FedKDConfig)]
+    assert all("_" not in key for key in FedKDConfig.keys())
+    assert FedKDConfig.from_mapping(config.to_dict()) == config
+
+
+def test_fedkd_config_pyproject_run_config_has_exactly_the_dataclass_keys() -> None:
+    assert set(_pyproject_run_config()) == set(FedKDConfig.keys())
+
+
+@pytest.mark.parametrize("key", FedKDConfig.keys())
+def test_fedkd_config_pyproject_value_equals_the_dataclass_default(key: str) -> None:
+    # Flower passes TOML values through with their TOML type, so the type must match too (1 is not 1.0).
+    value, default = _pyproject_run_config()[key], FedKDConfig().to_dict()[key]
+
+    assert value == default
+    assert type(value) is type(default)
+
+
+def test_fedkd_config_unknown_key_raises_naming_it_and_listing_every_allowed_key() -> None:
+    with pytest.raises(ConfigError, match="unknown config key 'kd-alfa'") as error:
+        FedKDConfig.from_mapping({"kd-alfa": 0.3})
+
+    listed = str(error.value).split("allowed keys: ", 1)[1].split(", ")
+    assert listed == FedKDConfig.keys()
 
 
 @pytest.mark.parametrize(
     "values, fragments",
     [
-        ({"kd-temperature": 0.0}, ["kd-temperature=0.0", "> 0"]),
-        ({"kd-alpha": 1.5}, ["kd-alpha=1.5", "[0, 1]"]),
-        ({"kd-alpha": -0.2}, ["kd-alpha=-0.2", "[0, 1]"]),
-        ({"student": "resnet"}, ["student='resnet'", "cnn-large, cnn-small, cnn1d, mlp"]),
-        ({"dataset": "cifar10"}, ["dataset='cifar10'", "digits, fashion-mnist, mnist1d"]),
+        ({"kd-temperature": 0.0}, ["kd-temperature=0.0", "must be > 0"]),
+        ({"kd-temperature": -2.0}, ["kd-temperature=-2.0", "must be > 0"]),
+        ({"kd-alpha": 1.5}, ["kd-alpha=1.5", "must be in [0, 1]"]),
+        ({"kd-alpha": -0.2}, ["kd-alpha=-0.2", "must be in [0, 1]"]),
+        ({"student": "resnet"}, ["student='resnet'", "choose one of cnn-large, cnn-small, cnn1d, mlp"]),
+        ({"teacher": "resnet"}, ["teacher='resnet'", "choose one of cnn-large, cnn-small, cnn1d, mlp"]),
+        ({"dataset": "cifar10"}, ["dataset='cifar10'", "choose one of digits, fashion-mnist, mnist1d"]),
+        ({"student": "cnn-small"}, ["student='cnn-small'", "for mnist1d choose one of cnn1d, mlp"]),
         ({"teacher": "cnn-small"}, ["teacher='cnn-small'", "for mnist1d choose one of cnn1d, mlp"]),
-        ({"partitioner": "shards"}, ["partitioner='shards'", "iid, dirichlet, pathological"]),
-        ({"strategy": "scaffold"}, ["strategy='scaffold'", "fedavg"]),
-        ({"num-server-rounds": 2.5}, ["num-server-rounds=2.5", "type int"]),
-        ({"local-epochs": "3"}, ["local-epochs='3'", "type int"]),
-        ({"dirichlet-alpha": 0}, ["dirichlet-alpha=0.0", "> 0"]),
-        ({"dp-accountant": "gdp"}, ["dp-accountant='gdp'", "rdp, prv"]),
+        ({"dataset": "fashion-mnist", "teacher": "cnn1d"},
+         ["teacher='cnn1d'", "for fashion-mnist choose one of cnn-large, cnn-small, mlp"]),
+        ({"partitioner": "shards"}, ["partitioner='shards'", "choose one of iid, dirichlet, pathological"]),
+        ({"strategy": "scaffold"}, ["strategy='scaffold'", "choose one of fedavg, fedprox"]),
+        ({"num-server-rounds": 2.5}, ["num-server-rounds=2.5", "must be of type int", "got float"]),
+        ({"local-epochs": "3"}, ["local-epochs='3'", "must be of type int", "got str"]),
+        ({"seed": True}, ["seed=True", "must be of type int", "got bool"]),
+        ({"local-dp": 1}, ["local-dp=1", "must be of type bool"]),
+        ({"kd-alpha": "0.5"}, ["kd-alpha='0.5'", "must be of type float"]),
+        ({"dirichlet-alpha": 0}, ["dirichlet-alpha=0.0", "must be > 0"]),
+        ({"classes-per-client": 11}, ["classes-per-client=11", "must be in [1, 10] for mnist1d"]),
+        ({"local-test-fraction": 1.0}, ["local-test-fraction=1.0", "must be in [0, 1)"]),
+        ({"dp-accountant": "gdp"}, ["dp-accountant='gdp'", "choose one of rdp, prv"]),
+        ({"student-device": "tpu"}, ["student-device='tpu'", "use auto, cpu, cuda or cuda:N"]),
+        ({"run-name": "../x"}, ["run-name='../x'", "must be a plain folder name"]),
     ],
 )
-def test_bad_value_fails_naming_key_and_allowed_values(values: dict[str, Any], fragments: list[str]) -> None:
+def test_fedkd_config_bad_value_raises_config_error_naming_key_and_allowed_values(
+    values: dict[str, Any], fragments: list[str]
+) -> None:
     with pytest.raises(ConfigError) as error:
         FedKDConfig.from_mapping(values)
 
@@ -44,25 +89,71 @@ def test_bad_value_fails_naming_key_and_allowed_values(values: dict[str, Any], f
         assert fragment in str(error.value)
 
 
-def test_unknown_key_fails_listing_the_allowed_keys() -> None:
-    with pytest.raises(ConfigError, match="unknown config key 'kd-alfa'; allowed keys: .*kd-alpha"):
-        FedKDConfig.from_mapping({"kd-alfa": 0.3})
+def test_fedkd_config_direct_construction_is_validated_too() -> None:
+    with pytest.raises(ConfigError, match="kd-temperature=0.0 is not allowed"):
+        FedKDConfig(kd_temperature=0.0)
 
 
-def test_run_config_precedence_defaults_then_experiment_then_changed_values(tmp_path: Path) -> None:
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text("kd-alpha: 0.3\nnum-server-rounds: 7\npartitioner: iid\n")
-    run_config = {**FedKDConfig().to_dict(), "experiment": str(experiment), "num-server-rounds": 9}
+def test_fedkd_config_int_for_a_float_key_is_accepted_as_float() -> None:
+    config = FedKDConfig.from_mapping({"kd-temperature": 3, "dirichlet-alpha": 1})
+
+    assert config.kd_temperature == 3.0 and type(config.kd_temperature) is float
+    assert type(config.dirichlet_alpha) is float
+
+
+def test_fedkd_config_is_frozen_and_does_not_change_its_base() -> None:
+    base = FedKDConfig()
+    config = FedKDConfig.from_mapping({"kd-alpha": 0.7, "seed": 5}, base=base)
+
+    assert (config.kd_alpha, config.seed) == (0.7, 5)
+    assert base == FedKDConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.kd_alpha = 0.1  # type: ignore[misc]
+
+
+def _write_experiment(folder: Path, values: dict[str, Any]) -> Path:
+    path = folder / "experiment.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def test_fedkd_config_from_run_config_defaults_then_experiment_then_changed_values(tmp_path: Path) -> None:
+    # Prepare: Flower's run config holds every key; only num-server-rounds differs from its default.
+    experiment = _write_experiment(tmp_path, {"kd-alpha": 0.3, "num-server-rounds": 7, "partitioner": "iid"})
+    run_config = {**_pyproject_run_config(), "experiment": str(experiment), "num-server-rounds": 9}
+
+    # Execute
+    config = FedKDConfig.from_run_config(run_config)
+
+    # Assert
+    assert config.kd_alpha == 0.3  # the file beats the default
+    assert config.partitioner == "iid"
+    assert config.num_server_rounds == 9  # a changed run-config value beats the file
+    assert config.kd_temperature == FedKDConfig().kd_temperature  # named nowhere: the default
+    assert config.experiment == str(experiment)
+
+
+def test_fedkd_config_from_run_config_value_equal_to_default_does_not_override_the_experiment(
+    tmp_path: Path,
+) -> None:
+    # Flower sends every key, so a run-config value equal to its default cannot be told from "not given".
+    experiment = _write_experiment(tmp_path, {"kd-alpha": 0.3})
+    run_config = {"experiment": str(experiment), "kd-alpha": FedKDConfig().kd_alpha}
 
     config = FedKDConfig.from_run_config(run_config)
 
-    assert config.kd_alpha == 0.3  # from the experiment file
-    assert config.partitioner == "iid"
-    assert config.num_server_rounds == 9  # a changed run-config value beats the file
-    assert config.kd_temperature == FedKDConfig().kd_temperature  # untouched default
+    assert config.kd_alpha == 0.3
 
 
-def test_experiment_path_resolves_under_the_app_experiments_folder() -> None:
+def test_fedkd_config_from_run_config_without_experiment_gives_the_changed_values() -> None:
+    changed = {"seed": 4, "dataset": "digits", "teacher": "cnn-small"}
+
+    config = FedKDConfig.from_run_config({**_pyproject_run_config(), **changed})
+
+    assert config == dataclasses.replace(FedKDConfig(), seed=4, dataset="digits", teacher="cnn-small")
+
+
+def test_fedkd_config_experiment_name_resolves_under_the_app_experiments_folder() -> None:
     config = FedKDConfig.from_run_config({"experiment": "fashion-mnist-iid.yaml"}, base_dir=ROOT)
 
     assert config.dataset == "fashion-mnist" and config.partitioner == "iid"
@@ -71,14 +162,18 @@ def test_experiment_path_resolves_under_the_app_experiments_folder() -> None:
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("kd-alfa: 0.2\n", "unknown config key 'kd-alfa'"),
-        ("- a\n- b\n", "must hold a mapping"),
+        ("kd-alfa: 0.2\n", "unknown config key 'kd-alfa'; allowed keys: num-server-rounds, "),
+        ("- a\n- b\n", "experiment='.*bad.yaml' must hold a mapping of config keys, got list"),
+        ("just a string\n", "must hold a mapping of config keys, got str"),
         ("kd-alpha: [1\n", "not valid YAML"),
         ("experiment: other.yaml\n", "may not name another experiment"),
-        ("kd-alpha: 2.0\n", "kd-alpha=2.0"),
+        ("kd-alpha: 2.0\n", r"kd-alpha=2.0 is not allowed: must be in \[0, 1\]"),
+        ("student: !!python/name:os.system\n", "not valid YAML"),
     ],
 )
-def test_bad_experiment_file_fails_naming_the_problem(tmp_path: Path, text: str, message: str) -> None:
+def test_fedkd_config_bad_experiment_file_raises_config_error_naming_the_problem(
+    tmp_path: Path, text: str, message: str
+) -> None:
     experiment = tmp_path / "bad.yaml"
     experiment.write_text(text)
 
@@ -86,21 +181,28 @@ def test_bad_experiment_file_fails_naming_the_problem(tmp_path: Path, text: str,
         FedKDConfig.from_run_config({"experiment": str(experiment)})
 
 
-def test_missing_experiment_file_fails_naming_it() -> None:
+def test_fedkd_config_empty_experiment_file_gives_the_defaults(tmp_path: Path) -> None:
+    experiment = tmp_path / "empty.yaml"
+    experiment.write_text("# nothing differs\n")
+
+    config = FedKDConfig.from_run_config({"experiment": str(experiment)})
+
+    assert config == dataclasses.replace(FedKDConfig(), experiment=str(experiment))
+
+
+def test_fedkd_config_missing_experiment_file_raises_naming_it() -> None:
     with pytest.raises(ConfigError, match="experiment='nope.yaml': no such file"):
         FedKDConfig.from_run_config({"experiment": "nope.yaml"}, base_dir=ROOT)
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "simulations" / "experiments").glob("*.yaml")), ids=lambda p: p.name)
-def test_every_shipped_experiment_is_a_valid_config(path: Path) -> None:
-    config = FedKDConfig.from_run_config({"experiment": str(path)})
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_fedkd_config_every_shipped_experiment_loads_into_a_valid_config(path: Path) -> None:
+    values = yaml.safe_load(path.read_text())
 
-    assert config.experiment == str(path)
+    config = FedKDConfig.from_run_config({"experiment": path.name}, base_dir=ROOT)
+
+    assert values and config.to_dict() == {**FedKDConfig().to_dict(), **values, "experiment": path.name}
 
 
-def test_config_is_frozen_and_round_trips_through_its_dict() -> None:
-    config = FedKDConfig.from_mapping({"kd-alpha": 0.7, "seed": 5})
-
-    assert FedKDConfig.from_mapping(config.to_dict()) == config
-    with pytest.raises(AttributeError):
-        config.kd_alpha = 0.1  # type: ignore[misc]
+def test_fedkd_config_shipped_experiments_exist() -> None:
+    assert len(EXPERIMENTS) >= 5

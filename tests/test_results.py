@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -13,28 +14,84 @@ import yaml
 import fedkd.results
 from fedkd.results import ROUND_FIELDS, ResultsWriter, read_results, write_atomic
 
-
-def test_writer_keeps_json_csv_plot_and_config_in_step(tmp_path: Path) -> None:
-    writer = ResultsWriter(tmp_path, {"dataset": "mnist1d", "kd-alpha": 0.5})
-
-    writer.append({"round": 0, "global_accuracy": 0.1, "global_loss": 2.3})
-    writer.append({"round": 1, "global_accuracy": 0.4, "global_loss": math.nan, "epsilon_max": 1.5})
-
-    document = json.loads((tmp_path / "results.json").read_text())
-    assert document["config"] == {"dataset": "mnist1d", "kd-alpha": 0.5}
-    assert [r["round"] for r in document["rounds"]] == [0, 1]
-    assert document["rounds"][1]["global_loss"] is None  # NaN is not JSON
-    lines = (tmp_path / "results.csv").read_text().splitlines()
-    assert lines[0].split(",") == [*ROUND_FIELDS, "epsilon_max"]
-    assert len(lines) == 3 and lines[2].startswith("1,0.4,")
-    assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
-    assert yaml.safe_load((tmp_path / "config.yaml").read_text()) == document["config"]
-    assert read_results(tmp_path) == document
-    assert not list(tmp_path.glob(".*.part"))
+CONFIG = {"dataset": "mnist1d", "partitioner": "dirichlet", "kd-alpha": 0.5, "num-server-rounds": 2,
+          "local-dp": False, "run-name": ""}
+FIRST = {"round": 0, "global_accuracy": 0.1, "global_loss": 2.3}
+SECOND = {"round": 1, "global_accuracy": 0.4, "global_loss": math.nan, "client_accuracy_mean": math.inf,
+          "epsilon_max": 1.5}
 
 
-def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def written(tmp_path: Path) -> Path:
+    writer = ResultsWriter(tmp_path, CONFIG)
+    writer.append(FIRST)
+    writer.append(SECOND)
+    return tmp_path
+
+
+def test_results_writer_json_holds_the_config_and_both_rounds(written: Path) -> None:
+    document = json.loads((written / "results.json").read_text())
+
+    assert set(document) == {"config", "rounds"}
+    assert document["config"] == CONFIG
+    assert document["rounds"] == [
+        FIRST,
+        {"round": 1, "global_accuracy": 0.4, "global_loss": None, "client_accuracy_mean": None, "epsilon_max": 1.5},
+    ]
+    assert read_results(written) == document == read_results(written / "results.json")
+
+
+def test_results_writer_json_is_standard_json_without_nan(written: Path) -> None:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    json.loads((written / "results.json").read_text(), parse_constant=refuse)
+
+
+def test_results_writer_csv_has_header_and_one_row_per_round_standard_columns_first(written: Path) -> None:
+    with (written / "results.csv").open(newline="") as stream:
+        header = next(csv.reader(stream))
+        stream.seek(0)
+        rows = list(csv.DictReader(stream))
+
+    assert header == [*ROUND_FIELDS, "epsilon_max"]
+    assert len(rows) == 2
+    assert rows[0]["round"] == "0" and rows[0]["global_accuracy"] == "0.1" and rows[0]["global_loss"] == "2.3"
+    assert rows[0]["epsilon_max"] == "" and rows[0]["train_loss"] == ""
+    assert rows[1]["round"] == "1" and rows[1]["global_accuracy"] == "0.4"
+    assert rows[1]["global_loss"] == "" and rows[1]["client_accuracy_mean"] == ""  # NaN and inf: empty
+    assert rows[1]["epsilon_max"] == "1.5"
+
+
+def test_results_writer_plot_is_a_png(written: Path) -> None:
+    assert (written / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_results_writer_config_yaml_round_trips(written: Path) -> None:
+    assert yaml.safe_load((written / "config.yaml").read_text()) == CONFIG
+
+
+def test_results_writer_leaves_exactly_its_four_files(written: Path) -> None:
+    assert sorted(os.listdir(written)) == ["accuracy.png", "config.yaml", "results.csv", "results.json"]
+
+
+def test_results_writer_does_not_keep_the_callers_record_or_config(tmp_path: Path) -> None:
+    config = dict(CONFIG)
+    record = dict(SECOND)
+    writer = ResultsWriter(tmp_path, config)
+
+    writer.append(record)
+    config["dataset"] = "changed"
+
+    assert record == SECOND  # NaN is replaced in the stored copy, not in the caller's dict
+    assert math.isnan(record["global_loss"])
+    assert writer.config == CONFIG
+
+
+def test_write_atomic_failed_replace_keeps_the_old_file_and_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare
     target = tmp_path / "results.json"
     write_atomic(target, b"old")
 
@@ -42,15 +99,59 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path,
         raise OSError("disk full")
 
     monkeypatch.setattr(fedkd.results.os, "replace", broken_replace)
+
+    # Execute
     with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, b"new")
+
+    # Assert
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["results.json"]
+
+
+def test_write_atomic_failed_write_keeps_the_old_file_and_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "results.json"
+    write_atomic(target, b"old")
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError("I/O error")
+
+    monkeypatch.setattr(fedkd.results.os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="I/O error"):
         write_atomic(target, b"new")
 
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["results.json"]
 
 
-def test_read_results_refuses_a_file_that_is_not_a_results_file(tmp_path: Path) -> None:
-    (tmp_path / "results.json").write_text('{"rounds": []}')
+def test_write_atomic_creates_the_folder_and_replaces_content(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "file.bin"
+
+    write_atomic(target, b"first")
+    write_atomic(target, b"second")
+
+    assert target.read_bytes() == b"second" and os.listdir(target.parent) == ["file.bin"]
+
+
+@pytest.mark.parametrize("content", ['{"rounds": []}', '{"config": {}}', "[]"])
+def test_read_results_file_that_is_not_a_results_file_raises_value_error(tmp_path: Path, content: str) -> None:
+    (tmp_path / "results.json").write_text(content)
 
     with pytest.raises(ValueError, match="not a fedkd results file"):
         read_results(tmp_path)
+
+
+def test_results_writer_nested_nan_and_infinity_become_null(tmp_path: Path) -> None:
+    # A site without noise reports an infinite epsilon, which lands inside the per-client mapping.
+    writer = ResultsWriter(tmp_path, CONFIG)
+
+    writer.append({"round": 1, "epsilon_per_client": {"1": math.inf, "2": 0.5}, "values": [math.nan, 1.0]})
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    document = json.loads((tmp_path / "results.json").read_text(), parse_constant=refuse)
+    assert document["rounds"][0]["epsilon_per_client"] == {"1": None, "2": 0.5}
+    assert document["rounds"][0]["values"] == [None, 1.0]

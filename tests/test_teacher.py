@@ -3,83 +3,159 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import fedkd.teacher
 from fedkd.checkpoint import CheckpointError, save_model
-from fedkd.data import DatasetSplits
+from fedkd.data import ArrayDataset, DatasetSplits
 from fedkd.data.site import SiteData, split_shard
 from fedkd.models import build_model
 from fedkd.teacher import TeacherRecipe, obtain_teacher, recipe_key
-from fedkd.train import predict_logits
 
 CPU = torch.device("cpu")
 RECIPE = TeacherRecipe(architecture="cnn1d", epochs=2, learning_rate=0.01, momentum=0.9, batch_size=32, seed=0)
 
 
-@pytest.fixture
-def site(mnist1d: DatasetSplits) -> SiteData:
-    shard = mnist1d.train.subset(torch.arange(300).numpy())
-    return split_shard(shard, test_fraction=0.2, seed=0, num_classes=10)
+def _forward(model: torch.nn.Module, data: ArrayDataset) -> torch.Tensor:
+    """A plain forward pass, independent of fedkd's batching helpers."""
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(data.x))
 
 
-def test_trained_teacher_is_frozen_and_its_cached_logits_match_a_forward_pass(site: SiteData, tmp_path: Path) -> None:
-    teacher = obtain_teacher(site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
+def test_obtain_teacher_trained_is_frozen_and_caches_logits_equal_to_a_forward_pass(
+    small_site: SiteData, tmp_path: Path
+) -> None:
+    teacher = obtain_teacher(small_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
 
+    assert teacher.source == "trained" and teacher.architecture == "cnn1d"
     assert not teacher.model.training
     assert not any(p.requires_grad for p in teacher.model.parameters())
-    assert teacher.train_logits.shape == (len(site.train), 10) and teacher.test_logits.shape == (len(site.test), 10)
-    fresh = predict_logits(teacher.model, torch.from_numpy(site.train.x))
-    assert torch.allclose(teacher.train_logits, fresh, atol=1e-6)
+    assert teacher.train_logits.shape == (len(small_site.train), 10)
+    assert teacher.test_logits.shape == (len(small_site.test), 10)
+    assert torch.allclose(teacher.train_logits, _forward(teacher.model, small_site.train), atol=1e-6)
+    assert torch.allclose(teacher.test_logits, _forward(teacher.model, small_site.test), atol=1e-6)
+    cached = {p.name for p in (tmp_path / "teachers").iterdir()}
+    logits = {name for name in cached if name.endswith(".logits.safetensors")}
+    assert len(logits) == 1 and next(iter(logits)).startswith(teacher.key + ".")
+    assert cached - logits == {f"{teacher.key}.json", f"{teacher.key}.safetensors"}
 
 
-def test_second_call_reuses_the_cached_teacher_without_training(
-    site: SiteData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_obtain_teacher_second_call_same_recipe_reuses_the_cache_without_training(
+    small_site: SiteData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = obtain_teacher(site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
+    # Prepare
+    first = obtain_teacher(small_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
 
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("the teacher was trained again")
 
     monkeypatch.setattr(fedkd.teacher, "train_teacher", no_training)
-    second = obtain_teacher(site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
 
+    # Execute
+    second = obtain_teacher(small_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
+
+    # Assert
     assert second.key == first.key
     assert torch.equal(second.train_logits, first.train_logits)
+    assert torch.equal(second.test_logits, first.test_logits)
     for key, tensor in first.model.state_dict().items():
         assert torch.equal(tensor, second.model.state_dict()[key])
+    assert not second.model.training and not any(p.requires_grad for p in second.model.parameters())
 
 
-def test_cache_key_changes_with_any_recipe_field_or_the_data(site: SiteData, mnist1d: DatasetSplits) -> None:
-    base = recipe_key(RECIPE, site)
-    other_site = split_shard(mnist1d.train.subset(torch.arange(300, 600).numpy()), test_fraction=0.2, seed=0,
-                             num_classes=10)
+def test_obtain_teacher_same_recipe_in_fresh_caches_trains_identical_teachers(
+    small_site: SiteData, tmp_path: Path
+) -> None:
+    first = obtain_teacher(small_site, cache_dir=tmp_path / "a", device=CPU, recipe=RECIPE)
+    second = obtain_teacher(small_site, cache_dir=tmp_path / "b", device=CPU, recipe=RECIPE)
 
-    changed = {recipe_key(dataclasses.replace(RECIPE, **{f.name: value}), site)
-               for f, value in zip(dataclasses.fields(RECIPE), ("mlp", 3, 0.02, 0.5, 16, 1, 1.0, 2.0), strict=True)}
+    for key, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, second.model.state_dict()[key])
+    assert torch.equal(first.train_logits, second.train_logits)
 
-    assert base not in changed and len(changed) == len(dataclasses.fields(RECIPE))
+
+def test_recipe_key_changes_with_any_recipe_field_or_the_data(small_site: SiteData, mnist1d: DatasetSplits) -> None:
+    # Prepare: one changed value per recipe field, and a site with other data.
+    base = recipe_key(RECIPE, small_site)
+    other_values = {"architecture": "mlp", "epochs": 3, "learning_rate": 0.02, "momentum": 0.5, "batch_size": 16,
+                    "seed": 1, "dp_noise_multiplier": 1.0, "dp_max_grad_norm": 2.0}
+    assert set(other_values) == {f.name for f in dataclasses.fields(RECIPE)}
+    other_site = split_shard(mnist1d.train.subset(np.arange(300, 600)), test_fraction=0.2, seed=0, num_classes=10)
+    relabelled = SiteData(train=ArrayDataset(small_site.train.x, (small_site.train.y + 1) % 10),
+                          test=small_site.test, num_classes=10)
+
+    # Execute
+    changed = {name: recipe_key(dataclasses.replace(RECIPE, **{name: value}), small_site)
+               for name, value in other_values.items()}
+
+    # Assert
+    assert base not in changed.values() and len(set(changed.values())) == len(changed)
     assert recipe_key(RECIPE, other_site) != base
+    assert recipe_key(RECIPE, relabelled) != base
+    assert recipe_key(dataclasses.replace(RECIPE), small_site) == base
 
 
-def test_checkpoint_teacher_gives_that_models_logits(site: SiteData, tmp_path: Path) -> None:
+def test_obtain_teacher_changed_data_gives_a_different_key(
+    small_site: SiteData, mnist1d: DatasetSplits, tmp_path: Path
+) -> None:
+    other_site = split_shard(mnist1d.train.subset(np.arange(300, 600)), test_fraction=0.2, seed=0, num_classes=10)
+
+    first = obtain_teacher(small_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
+    second = obtain_teacher(other_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
+
+    assert first.key != second.key
+    assert torch.allclose(second.train_logits, _forward(second.model, other_site.train), atol=1e-6)
+
+
+def test_obtain_teacher_same_train_split_new_test_split_gives_logits_of_the_new_test_split(
+    small_site: SiteData, mnist1d: DatasetSplits, tmp_path: Path
+) -> None:
+    # The cached teacher fits the same train split; its cached test logits must not be served for other
+    # test data of the same size.
+    first = obtain_teacher(small_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
+    new_test = mnist1d.test.subset(np.arange(len(small_site.test)))
+    moved = SiteData(train=small_site.train, test=new_test, num_classes=10)
+
+    second = obtain_teacher(moved, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
+
+    assert torch.equal(second.train_logits, first.train_logits)
+    assert torch.allclose(second.test_logits, _forward(second.model, new_test), atol=1e-6)
+    assert not torch.allclose(second.test_logits, first.test_logits)
+
+
+def test_obtain_teacher_from_checkpoint_gives_that_models_logits(small_site: SiteData, tmp_path: Path) -> None:
+    torch.manual_seed(3)
     model = build_model("mlp", input_shape=(40,), num_classes=10)
     path = tmp_path / "teacher.safetensors"
     save_model(path, model, architecture="mlp", input_shape=(40,), num_classes=10)
 
-    teacher = obtain_teacher(site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=path)
+    teacher = obtain_teacher(small_site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=path)
 
     assert teacher.source == "checkpoint" and teacher.architecture == "mlp"
-    assert torch.allclose(teacher.train_logits, predict_logits(model, torch.from_numpy(site.train.x)), atol=1e-6)
+    assert not teacher.model.training and not any(p.requires_grad for p in teacher.model.parameters())
+    assert torch.allclose(teacher.train_logits, _forward(model, small_site.train), atol=1e-6)
+    assert torch.allclose(teacher.test_logits, _forward(model, small_site.test), atol=1e-6)
 
 
-def test_checkpoint_for_another_task_is_refused(site: SiteData, tmp_path: Path) -> None:
-    path = tmp_path / "images.safetensors"
-    save_model(path, build_model("mlp", input_shape=(28, 28), num_classes=10), architecture="mlp",
-               input_shape=(28, 28), num_classes=10)
+@pytest.mark.parametrize("input_shape, num_classes", [((28, 28), 10), ((8, 8), 10), ((40,), 4)])
+def test_obtain_teacher_checkpoint_for_another_task_raises_checkpoint_error_naming_it(
+    small_site: SiteData, tmp_path: Path, input_shape: tuple[int, ...], num_classes: int
+) -> None:
+    path = tmp_path / "other-task.safetensors"
+    save_model(path, build_model("mlp", input_shape=input_shape, num_classes=num_classes), architecture="mlp",
+               input_shape=input_shape, num_classes=num_classes)
 
-    with pytest.raises(CheckpointError, match="images.safetensors is for inputs"):
-        obtain_teacher(site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=path)
+    with pytest.raises(CheckpointError, match=f"teacher checkpoint {re.escape(str(path))} is for inputs"):
+        obtain_teacher(small_site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=path)
+
+
+def test_obtain_teacher_needs_exactly_one_source(small_site: SiteData, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        obtain_teacher(small_site, cache_dir=tmp_path, device=CPU)
+    with pytest.raises(ValueError, match="exactly one"):
+        obtain_teacher(small_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE, checkpoint=tmp_path / "x")
