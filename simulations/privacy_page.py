@@ -24,13 +24,12 @@ import json
 import os
 import time
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 from fedkd.privacy import PRIVACY_SCOPES
-from fedkd.results import read_results, write_atomic
-from simulations.results_page import CACHE, ROOT, SWEEP, resolved
-from simulations.run import run_simulation
+from fedkd.results import write_atomic
+from simulations.results_page import CACHE, ROOT, SWEEP
+from simulations.run import run_or_reuse
 
 EPSILONS = (1.0, 2.0, 4.0, 8.0)
 MODES: dict[str, dict[str, Any]] = {
@@ -52,19 +51,6 @@ def _values(epsilon: float | None, mode: dict[str, Any], quick: bool) -> dict[st
     tag = "-".join(f"{k}={v}" for k, v in sorted(values.items()) if k not in ("cache-dir", "output-dir"))
     values["run-name"] = tag.replace("/", "_").replace(" ", "")
     return values
-
-
-def run(values: dict[str, Any], num_clients: int) -> list[dict[str, Any]]:
-    """The rounds of one run, reusing a finished identical run."""
-    config = resolved(values)
-    folder = Path(values["output-dir"]) / values["run-name"]
-    if (folder / "results.json").is_file():
-        document = read_results(folder)
-        if document["config"] == config.to_dict() and len(document["rounds"]) == config.num_server_rounds + 1:
-            return list(document["rounds"])
-    print(f"running {values['run-name']}", flush=True)
-    folder = run_simulation(num_supernodes=num_clients, run_config=values, echo=False, timeout=3 * 3600)
-    return list(read_results(folder)["rounds"])
 
 
 def _cell(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,9 +121,12 @@ def main() -> None:
     clients = 3 if args.quick else 10
     epsilons = (8.0,) if args.quick else EPSILONS
     start = time.perf_counter()
-    baseline = _cell(run(_values(None, {}, args.quick), clients))
-    table = {mode: {eps: _cell(run(_values(eps, settings, args.quick), clients)) for eps in epsilons}
-             for mode, settings in MODES.items()}
+    baseline = _cell(run_or_reuse(num_supernodes=clients, run_config=_values(None, {}, args.quick)))
+    table = {
+        mode: {eps: _cell(run_or_reuse(num_supernodes=clients, run_config=_values(eps, settings, args.quick)))
+               for eps in epsilons}
+        for mode, settings in MODES.items()
+    }
     seconds = time.perf_counter() - start
     command = "python -m simulations.privacy_page" + (" --quick" if args.quick else "")
     target = ROOT / "docs" / ("privacy-quick" if args.quick else "privacy")

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from fedkd.config import FedKDConfig
-from fedkd.results import read_results, write_atomic
+from fedkd.results import write_atomic
 from simulations.baselines import centralized_student, centralized_teacher, local_teachers
-from simulations.run import run_simulation
+from simulations.run import resolved_config, run_or_reuse
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = ROOT / "results" / "sweep"
@@ -71,22 +71,12 @@ def _run_config(setting: Setting, kd: bool) -> dict[str, Any]:
 
 def resolved(values: dict[str, Any]) -> FedKDConfig:
     """The config a run with these run-config values resolves to."""
-    return FedKDConfig.from_run_config({**FedKDConfig().to_dict(), **values}, base_dir=ROOT)
+    return resolved_config(values, ROOT)
 
 
 def federated(setting: Setting, kd: bool) -> list[dict[str, Any]]:
     """The rounds of one federated run, reusing a finished identical run."""
-    values = _run_config(setting, kd)
-    config = resolved(values)
-    folder = SWEEP / values["run-name"]
-    if (folder / "results.json").is_file():
-        document = read_results(folder)
-        if document["config"] == config.to_dict() and len(document["rounds"]) == config.num_server_rounds + 1:
-            print(f"reusing {folder}")
-            return list(document["rounds"])
-    print(f"running {values['run-name']}", flush=True)
-    folder = run_simulation(num_supernodes=setting.num_clients, run_config=values, echo=False, timeout=3 * 3600)
-    return list(read_results(folder)["rounds"])
+    return run_or_reuse(num_supernodes=setting.num_clients, run_config=_run_config(setting, kd))
 
 
 def _cached(name: str, key: dict[str, Any], compute: Any) -> Any:

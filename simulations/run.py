@@ -31,6 +31,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fedkd.config import FedKDConfig
+from fedkd.results import read_results
+
 APP_DIR = Path(__file__).resolve().parent.parent
 FLOWER_ENV = {
     "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
@@ -196,6 +199,30 @@ def run_simulation(
     if not found:
         raise SimulationFailed(f"the run finished but reported no results folder:\n{output[-3000:]}")
     return Path(found[-1])
+
+
+def resolved_config(run_config: Mapping[str, Any], app_dir: Path = APP_DIR) -> FedKDConfig:
+    """The config a run with these run-config overrides resolves to at the server."""
+    return FedKDConfig.from_run_config({**FedKDConfig().to_dict(), **run_config}, base_dir=app_dir)
+
+
+def run_or_reuse(
+    *, num_supernodes: int, run_config: Mapping[str, Any], timeout: float = 3 * 3600
+) -> list[dict[str, Any]]:
+    """The rounds of a run, reusing its results folder when it holds a complete run of the identical config.
+
+    ``run_config`` must name ``output-dir`` and ``run-name``.
+    """
+    config = resolved_config(run_config)
+    folder = Path(config.output_dir) / config.run_name
+    if (folder / "results.json").is_file():
+        document = read_results(folder)
+        if document["config"] == config.to_dict() and len(document["rounds"]) == config.num_server_rounds + 1:
+            print(f"reusing {folder}", flush=True)
+            return list(document["rounds"])
+    print(f"running {config.run_name}", flush=True)
+    folder = run_simulation(num_supernodes=num_supernodes, run_config=run_config, echo=False, timeout=timeout)
+    return list(read_results(folder)["rounds"])
 
 
 def _parse_run_config(text: str) -> dict[str, Any]:
