@@ -117,9 +117,10 @@ def main() -> None:
     """Run the grid and write the page."""
     parser = argparse.ArgumentParser(description="Generate docs/privacy.md from real runs.")
     parser.add_argument("--quick", action="store_true", help="3 clients, 2 rounds, epsilon 8 only")
+    parser.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS), help="targets to run")
     args = parser.parse_args()
     clients = 3 if args.quick else 10
-    epsilons = (8.0,) if args.quick else EPSILONS
+    epsilons = (8.0,) if args.quick else tuple(args.epsilons)
     start = time.perf_counter()
     baseline = _cell(run_or_reuse(num_supernodes=clients, run_config=_values(None, {}, args.quick)))
     table = {
@@ -129,6 +130,8 @@ def main() -> None:
     }
     seconds = time.perf_counter() - start
     command = "python -m simulations.privacy_page" + (" --quick" if args.quick else "")
+    if not args.quick and epsilons != EPSILONS:
+        command += " --epsilons " + " ".join(f"{e:g}" for e in epsilons)
     target = ROOT / "docs" / ("privacy-quick" if args.quick else "privacy")
     write_atomic(target.with_suffix(".json"), json.dumps({"baseline": baseline, "table": table}, indent=1).encode())
     write_atomic(target.with_suffix(".md"), render(table, baseline, seconds, command, clients).encode())
