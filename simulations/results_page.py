@@ -93,7 +93,6 @@ def measure(setting: Setting) -> dict[str, Any]:
     """Every number of one setting."""
     kd_rounds, ce_rounds = federated(setting, True), federated(setting, False)
     config = resolved(_run_config(setting, True))
-    os.environ["FEDKD_CACHE_DIR"] = str(CACHE)
     teachers = local_teachers(config, setting.num_clients)
     student_key = {k: v for k, v in config.to_dict().items() if k not in ("run-name", "output-dir", "experiment")}
     return {
