@@ -1,4 +1,4 @@
-"""A Grid that counts the bytes of every message the server sends and receives."""
+"""A Grid that counts the bytes of every message the server sends and receives, and orders replies."""
 
 from __future__ import annotations
 
@@ -77,7 +77,9 @@ class MeteredGrid(Grid):
         return self._received(self.inner.pull_messages(message_ids))
 
     def _received(self, messages: Iterable[Message]) -> list[Message]:
-        replies = list(messages)
+        # Replies arrive in completion order; sorting by sender makes aggregation
+        # (a floating-point sum) independent of which client finished first.
+        replies = sorted(messages, key=lambda m: m.metadata.src_node_id)
         self.bytes_received += sum(content_bytes(m.content) for m in replies if m.has_content())
         self.error_replies += sum(1 for m in replies if m.has_error())
         return replies

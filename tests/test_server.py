@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, Metadata, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedProx
 
 from fedkd.config import STRATEGIES, FedKDConfig
 from fedkd.results import ResultsWriter
 from fedkd.train import EvalStats
-from server.metered_grid import content_bytes
+from server.metered_grid import MeteredGrid, content_bytes
 from server.recorder import RoundRecorder
 from server.strategy import build_strategy
 
@@ -140,3 +140,27 @@ def test_client_level_target_epsilon_needs_fixed_clipping() -> None:
         FedKDConfig.from_mapping({"client-dp": "server-adaptive", "client-dp-target-epsilon": 4.0})
     with pytest.raises(ConfigError, match="strategy='fedavgm'"):
         FedKDConfig.from_mapping({"client-dp": "server-fixed", "strategy": "fedavgm"})
+
+
+def _message(src: int, dst: int, content: RecordDict) -> Message:
+    metadata = Metadata(run_id=1, message_id="", src_node_id=src, dst_node_id=dst, reply_to_message_id="",
+                        group_id="", created_at=0.0, ttl=10.0, message_type="train")
+    return Message(metadata=metadata, content=content)
+
+
+class _ReversingGrid:
+    """Answers every message with a reply from its destination, last sender first."""
+
+    def send_and_receive(self, messages: list[Message], *, timeout: float | None = None) -> list[Message]:
+        replies = [_message(m.metadata.dst_node_id, 0, RecordDict({"m": MetricRecord({"x": 1.0})})) for m in messages]
+        return replies[::-1]
+
+
+def test_metered_grid_orders_replies_by_sender_so_aggregation_is_reproducible() -> None:
+    grid = MeteredGrid(_ReversingGrid())  # type: ignore[arg-type]
+    outgoing = [_message(0, node, RecordDict()) for node in (5, 2, 9)]
+
+    replies = list(grid.send_and_receive(outgoing))
+
+    assert [r.metadata.src_node_id for r in replies] == [2, 5, 9]
+    assert grid.bytes_received == 3 * content_bytes(replies[0].content)
