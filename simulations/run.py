@@ -162,7 +162,9 @@ def run_simulation(
     if num_supernodes < 1:
         raise ValueError(f"num_supernodes={num_supernodes} must be >= 1")
     home = Path(tempfile.mkdtemp(prefix="fedkd-flwr-"))
-    env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home)}
+    # The SuperLink starts flower-superexec by name: put this interpreter's scripts first on PATH.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path}
     federation = f"num-supernodes={num_supernodes}"
     if client_cpus is not None:
         federation += f" backend.client-resources.num-cpus={client_cpus}"
