@@ -4,6 +4,8 @@ A teacher is either trained on the site's own train split at first use (cached o
 the site's disk under a key made of everything that determines it, so later runs
 reuse it) or loaded from a safetensors checkpoint. Its logits on the site's data
 are computed once and cached beside it, so distillation never runs the teacher.
+The teacher always sees the data's teacher view (:meth:`ArrayDataset.teacher_view`),
+which is the student's inputs unless the dataset carries other teacher inputs.
 """
 
 from __future__ import annotations
@@ -101,22 +103,23 @@ def checkpoint_key(path: Path, site: SiteData) -> str:
 def train_teacher(
     recipe: TeacherRecipe, site: SiteData, *, device: torch.device
 ) -> tuple[nn.Module, tuple[tuple[float, float, int], ...]]:
-    """Train a fresh teacher with cross-entropy on the site's train split.
+    """Train a fresh teacher with cross-entropy on the teacher view of the site's train split.
 
     Returns the teacher and its DP-SGD history (empty without DP).
     """
     torch.manual_seed(recipe.seed)
-    model = build_model(recipe.architecture, input_shape=site.input_shape, num_classes=site.num_classes)
+    model = build_model(recipe.architecture, input_shape=site.teacher_input_shape, num_classes=site.num_classes)
+    train = site.train.teacher_view()
     settings = OptimizerSettings(recipe.learning_rate, recipe.momentum, recipe.batch_size, recipe.epochs)
     if recipe.dp_noise_multiplier > 0:
         from fedkd.privacy import DPSettings, dp_distill, make_private_module
 
         model = make_private_module(model)
         dp = DPSettings(recipe.dp_noise_multiplier, recipe.dp_max_grad_norm)
-        _, entry = dp_distill(model, site.train, None, settings=settings, dp=dp, alpha=1.0, temperature=1.0,
+        _, entry = dp_distill(model, train, None, settings=settings, dp=dp, alpha=1.0, temperature=1.0,
                               device=device, seed=recipe.seed)
         return model, (entry,) if entry[2] > 0 else ()
-    distill(model, site.train, None, settings=settings, alpha=1.0, temperature=1.0, device=device, seed=recipe.seed)
+    distill(model, train, None, settings=settings, alpha=1.0, temperature=1.0, device=device, seed=recipe.seed)
     return model, ()
 
 
@@ -143,8 +146,8 @@ def _fits(logits: dict[str, torch.Tensor], site: SiteData) -> bool:
 
 def _logits(model: nn.Module, site: SiteData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     model.to(device)
-    train = predict_logits(model, torch.from_numpy(site.train.x).to(device)).cpu()
-    test = predict_logits(model, torch.from_numpy(site.test.x).to(device)).cpu()
+    train = predict_logits(model, torch.from_numpy(site.train.teacher_view().x).to(device)).cpu()
+    test = predict_logits(model, torch.from_numpy(site.test.teacher_view().x).to(device)).cpu()
     return train, test
 
 
@@ -185,10 +188,10 @@ def obtain_teacher(
         model, name = load_model(checkpoint, architecture=architecture)
         metadata = read_metadata(checkpoint)
         shape = tuple(json.loads(metadata["input_shape"]))
-        if shape != site.input_shape or int(metadata["num_classes"]) != site.num_classes:
+        if shape != site.teacher_input_shape or int(metadata["num_classes"]) != site.num_classes:
             raise CheckpointError(
                 f"teacher checkpoint {checkpoint} is for inputs {shape} and "
-                f"{metadata['num_classes']} classes; this site has {site.input_shape} "
+                f"{metadata['num_classes']} classes; this site's teacher has {site.teacher_input_shape} "
                 f"and {site.num_classes}"
             )
         source = "checkpoint"
@@ -204,7 +207,8 @@ def obtain_teacher(
             dp_history = tuple((float(s), float(q), int(n)) for s, q, n in entries)
         else:
             (model, dp_history), name = train_teacher(recipe, site, device=device), recipe.architecture
-            save_model(weights, model, architecture=name, input_shape=site.input_shape, num_classes=site.num_classes)
+            save_model(weights, model, architecture=name, input_shape=site.teacher_input_shape,
+                       num_classes=site.num_classes)
             write_atomic(sidecar, json.dumps({"recipe": asdict(recipe), "dp_history": dp_history}).encode())
         source = "trained"
     freeze(model)

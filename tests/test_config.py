@@ -59,7 +59,7 @@ def test_fedkd_config_unknown_key_raises_naming_it_and_listing_every_allowed_key
         ({"kd-alpha": -0.2}, ["kd-alpha=-0.2", "must be in [0, 1]"]),
         ({"student": "resnet"}, ["student='resnet'", "choose one of cnn-large, cnn-small, cnn1d, mlp"]),
         ({"teacher": "resnet"}, ["teacher='resnet'", "choose one of cnn-large, cnn-small, cnn1d, mlp"]),
-        ({"dataset": "cifar10"}, ["dataset='cifar10'", "choose one of digits, fashion-mnist, mnist1d"]),
+        ({"dataset": "cifar10"}, ["dataset='cifar10'", "choose one of bbc-news, digits, fashion-mnist, mnist1d"]),
         ({"student": "cnn-small"}, ["student='cnn-small'", "for mnist1d choose one of cnn1d, mlp"]),
         ({"teacher": "cnn-small"}, ["teacher='cnn-small'", "for mnist1d choose one of cnn1d, mlp"]),
         ({"dataset": "fashion-mnist", "teacher": "cnn1d"},

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import fedkd.teacher
-from fedkd.checkpoint import CheckpointError, save_model
+from fedkd.checkpoint import CheckpointError, read_metadata, save_model
 from fedkd.data import ArrayDataset, DatasetSplits
 from fedkd.data.site import SiteData, split_shard
 from fedkd.models import build_model
@@ -159,3 +159,49 @@ def test_obtain_teacher_needs_exactly_one_source(small_site: SiteData, tmp_path:
         obtain_teacher(small_site, cache_dir=tmp_path, device=CPU)
     with pytest.raises(ValueError, match="exactly one"):
         obtain_teacher(small_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE, checkpoint=tmp_path / "x")
+
+
+def _with_teacher_view(site: SiteData) -> SiteData:
+    """The site with a 20-feature teacher view (every other time step, doubled) beside its 40-step inputs."""
+
+    def viewed(data: ArrayDataset) -> ArrayDataset:
+        return ArrayDataset(data.x, data.y, np.ascontiguousarray(data.x[:, ::2] * 2.0))
+
+    return SiteData(train=viewed(site.train), test=viewed(site.test), num_classes=site.num_classes)
+
+
+def test_obtain_teacher_site_with_teacher_view_trains_and_predicts_on_that_view(
+    small_site: SiteData, tmp_path: Path
+) -> None:
+    # Prepare
+    site = _with_teacher_view(small_site)
+
+    # Execute
+    teacher = obtain_teacher(site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
+
+    # Assert: a teacher for 20-feature inputs, whose logits are those of the teacher view.
+    assert read_metadata(tmp_path / "teachers" / f"{teacher.key}.safetensors")["input_shape"] == "[20]"
+    assert torch.allclose(teacher.train_logits, _forward(teacher.model, site.train.teacher_view()), atol=1e-6)
+    assert torch.allclose(teacher.test_logits, _forward(teacher.model, site.test.teacher_view()), atol=1e-6)
+    assert teacher.key != recipe_key(RECIPE, small_site)
+
+
+def test_obtain_teacher_checkpoint_for_the_teacher_view_fits_and_one_for_the_student_view_does_not(
+    small_site: SiteData, tmp_path: Path
+) -> None:
+    # Prepare
+    site = _with_teacher_view(small_site)
+    torch.manual_seed(3)
+    model = build_model("mlp", input_shape=(20,), num_classes=10)
+    fitting, student_shaped = tmp_path / "view.safetensors", tmp_path / "student.safetensors"
+    save_model(fitting, model, architecture="mlp", input_shape=(20,), num_classes=10)
+    save_model(student_shaped, build_model("mlp", input_shape=(40,), num_classes=10), architecture="mlp",
+               input_shape=(40,), num_classes=10)
+
+    # Execute
+    teacher = obtain_teacher(site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=fitting)
+
+    # Assert
+    assert torch.allclose(teacher.train_logits, _forward(model, site.train.teacher_view()), atol=1e-6)
+    with pytest.raises(CheckpointError, match=r"is for inputs \(40,\) .* this site's teacher has \(20,\)"):
+        obtain_teacher(site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=student_shaped)

@@ -11,38 +11,59 @@ import numpy.typing as npt
 
 @dataclass(frozen=True)
 class ArrayDataset:
-    """Inputs and integer labels held in memory.
+    """Inputs and integer labels held in memory, with an optional teacher view.
 
     Attributes
     ----------
     x : numpy.ndarray
-        ``float32`` inputs, shape ``(n, *input_shape)``.
+        ``float32`` inputs, shape ``(n, *input_shape)``: what the student sees.
     y : numpy.ndarray
         ``int64`` labels, shape ``(n,)``.
+    teacher_x : numpy.ndarray or None
+        ``float32`` inputs for the teacher, shape ``(n, *teacher_input_shape)``: the
+        same samples in another representation (say, sentence embeddings of the texts
+        whose hashed words are ``x``). ``None``: the teacher sees ``x``.
     """
 
     x: npt.NDArray[np.float32]
     y: npt.NDArray[np.int64]
+    teacher_x: npt.NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:
             raise ValueError(
                 f"inputs hold {self.x.shape[0]} samples but labels hold {self.y.shape[0]}"
             )
+        if self.teacher_x is not None and self.teacher_x.shape[0] != self.x.shape[0]:
+            raise ValueError(
+                f"teacher inputs hold {self.teacher_x.shape[0]} samples but inputs hold {self.x.shape[0]}"
+            )
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def subset(self, indices: npt.NDArray[np.int64]) -> ArrayDataset:
-        """The samples at ``indices``, in that order."""
-        return ArrayDataset(self.x[indices], self.y[indices])
+        """The samples at ``indices``, in that order, in both views."""
+        teacher_x = self.teacher_x[indices] if self.teacher_x is not None else None
+        return ArrayDataset(self.x[indices], self.y[indices], teacher_x)
+
+    def teacher_view(self) -> ArrayDataset:
+        """The samples as the teacher sees them: ``teacher_x`` (or ``x`` if none) and ``y``."""
+        return ArrayDataset(self.teacher_x if self.teacher_x is not None else self.x, self.y)
 
     def fingerprint(self) -> str:
-        """A SHA-256 of the inputs and labels: equal data give equal fingerprints."""
+        """A SHA-256 of the inputs, labels and teacher inputs: equal data give equal fingerprints.
+
+        Without a teacher view the value is the same as before teacher views existed,
+        so existing cache keys stay valid.
+        """
         digest = hashlib.sha256()
         digest.update(str(self.x.shape).encode())
         digest.update(np.ascontiguousarray(self.x).tobytes())
         digest.update(np.ascontiguousarray(self.y).tobytes())
+        if self.teacher_x is not None:
+            digest.update(b"teacher" + str(self.teacher_x.shape).encode())
+            digest.update(np.ascontiguousarray(self.teacher_x).tobytes())
         return digest.hexdigest()
 
 
@@ -69,3 +90,8 @@ class DatasetSplits:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input."""
         return tuple(self.train.x.shape[1:])
+
+    @property
+    def teacher_input_shape(self) -> tuple[int, ...]:
+        """Shape of one input of the teacher view (``input_shape`` without one)."""
+        return tuple(self.train.teacher_view().x.shape[1:])

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from fedkd.data.arrays import DatasetSplits
+from fedkd.data.bbc_news import EMBEDDING_DIM, NUM_FEATURES, load_bbc_news
 from fedkd.data.digits import load_digits
 from fedkd.data.fashion_mnist import load_fashion_mnist
 from fedkd.data.mnist1d import load_mnist1d
@@ -25,17 +26,22 @@ class DatasetSpec:
         Number of label values.
     load : callable
         ``load(data_dir, cache_dir) -> DatasetSplits``.
+    teacher_input_shape : tuple of int, optional
+        Shape of one input of the teacher view, for a dataset whose teacher sees
+        other inputs than the student; ``None``: the teacher sees ``input_shape``.
     """
 
     input_shape: tuple[int, ...]
     num_classes: int
     load: Callable[[Path | None, Path], DatasetSplits]
+    teacher_input_shape: tuple[int, ...] | None = None
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "mnist1d": DatasetSpec((40,), 10, lambda data_dir, cache_dir: load_mnist1d()),
     "fashion-mnist": DatasetSpec((28, 28), 10, load_fashion_mnist),
     "digits": DatasetSpec((8, 8), 10, lambda data_dir, cache_dir: load_digits()),
+    "bbc-news": DatasetSpec((NUM_FEATURES,), 5, load_bbc_news, teacher_input_shape=(EMBEDDING_DIM,)),
 }
 
 

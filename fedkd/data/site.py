@@ -39,6 +39,11 @@ class SiteData:
         """Shape of one input."""
         return tuple(self.train.x.shape[1:])
 
+    @property
+    def teacher_input_shape(self) -> tuple[int, ...]:
+        """Shape of one input of the teacher view (``input_shape`` without one)."""
+        return tuple(self.train.teacher_view().x.shape[1:])
+
 
 def split_shard(
     shard: ArrayDataset, *, test_fraction: float, seed: int, num_classes: int
@@ -58,12 +63,15 @@ def split_shard(
     )
 
 
-def _read_split(path: Path, input_shape: tuple[int, ...], num_classes: int) -> ArrayDataset:
+def _read_split(
+    path: Path, input_shape: tuple[int, ...], num_classes: int, teacher_input_shape: tuple[int, ...] | None
+) -> ArrayDataset:
     if not path.is_file():
         raise FileNotFoundError(f"site data file {path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as archive:
             x, y = archive["x"], archive["y"]
+            teacher_x = archive["teacher_x"] if "teacher_x" in archive.files else None
     except (KeyError, ValueError, OSError) as error:
         raise ValueError(f"{path} must be an .npz file with arrays 'x' and 'y': {error}") from error
     if tuple(x.shape[1:]) != input_shape:
@@ -72,11 +80,41 @@ def _read_split(path: Path, input_shape: tuple[int, ...], num_classes: int) -> A
         raise ValueError(f"{path}: labels must be a 1-D integer array, got {y.dtype} {y.shape}")
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(f"{path}: labels must lie in [0, {num_classes}), got [{y.min()}, {y.max()}]")
-    return ArrayDataset(x.astype(np.float32), y.astype(np.int64))
+    if teacher_input_shape is None and teacher_x is not None:
+        raise ValueError(f"{path}: holds 'teacher_x' but the task has no teacher view")
+    if teacher_input_shape is not None:
+        if teacher_x is None:
+            raise ValueError(f"{path}: the task needs teacher inputs 'teacher_x' of shape {teacher_input_shape}")
+        if tuple(teacher_x.shape) != (x.shape[0], *teacher_input_shape):
+            raise ValueError(
+                f"{path}: teacher inputs have shape {tuple(teacher_x.shape)}, "
+                f"the task needs {(x.shape[0], *teacher_input_shape)}"
+            )
+        teacher_x = teacher_x.astype(np.float32)
+    return ArrayDataset(x.astype(np.float32), y.astype(np.int64), teacher_x)
 
 
-def load_site_dir(directory: Path, *, input_shape: tuple[int, ...], num_classes: int) -> SiteData:
+def load_site_dir(
+    directory: Path,
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    teacher_input_shape: tuple[int, ...] | None = None,
+) -> SiteData:
     """Read a real site's ``train.npz`` and ``test.npz`` (arrays ``x`` and ``y``).
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        The site's data directory.
+    input_shape : tuple of int
+        Shape of one input ``x``.
+    num_classes : int
+        Number of label values.
+    teacher_input_shape : tuple of int, optional
+        For a task with a teacher view (see :attr:`fedkd.data.registry.DatasetSpec.teacher_input_shape`):
+        each file must then also hold ``teacher_x`` of this shape per sample. ``None``:
+        the task has none, and a file holding ``teacher_x`` is refused.
 
     Raises
     ------
@@ -84,7 +122,7 @@ def load_site_dir(directory: Path, *, input_shape: tuple[int, ...], num_classes:
         Naming the file and what is wrong with it.
     """
     return SiteData(
-        train=_read_split(directory / "train.npz", input_shape, num_classes),
-        test=_read_split(directory / "test.npz", input_shape, num_classes),
+        train=_read_split(directory / "train.npz", input_shape, num_classes, teacher_input_shape),
+        test=_read_split(directory / "test.npz", input_shape, num_classes, teacher_input_shape),
         num_classes=num_classes,
     )
