@@ -21,12 +21,13 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFI
 from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddict_to_fitins
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
-from clients.local_round import BudgetSpent, train_round
-from clients.site import load_site, load_teacher
+from clients.local_round import BudgetSpent, current_teacher, train_round
+from clients.site import load_site
 from fedkd.config import FedKDConfig
 from fedkd.device import resolve_device
 from fedkd.student import build_student
-from fedkd.train import accuracy_of, evaluate
+from fedkd.train import evaluate
+from fedkd.transfer import transfer_metrics
 
 app = ClientApp()
 
@@ -111,15 +112,23 @@ def _train_legacy(msg: Message, context: Context) -> Message:
 
 @app.evaluate()
 def evaluate_student(msg: Message, context: Context) -> Message:
-    """Evaluate the global student (and report the teacher) on this site's local test split."""
+    """Evaluate the global student on this site's local test split, beside the site's teacher.
+
+    Transfer metrics: ``agreement`` (student and teacher top-1 predictions agree)
+    and ``retention`` (student accuracy / teacher accuracy).
+    """
     config = config_of(msg)
     site = load_site(config, context.node_config)
-    teacher = load_teacher(config, context.node_config, site)
+    teacher = current_teacher(config, context, site)
     student = student_of(msg, config)
     stats = evaluate(student, site.test, device=resolve_device(config.student_device))
     metrics = MetricRecord({"num-examples": stats.num_examples, "accuracy": stats.accuracy, "loss": stats.loss})
     if config.client_dp != "none":
         metrics["dp-weight"] = 1
     if len(site.test):
-        metrics["teacher-accuracy"] = accuracy_of(teacher.test_logits, torch.from_numpy(site.test.y)).accuracy
+        transfer = transfer_metrics(student, teacher.test_logits, site.test, resolve_device(config.student_device))
+        metrics["teacher-accuracy"] = transfer.teacher_accuracy
+        metrics["agreement"] = transfer.agreement
+        if transfer.retention is not None:
+            metrics["retention"] = transfer.retention
     return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)

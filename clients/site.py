@@ -81,13 +81,13 @@ def load_site(config: FedKDConfig, node_config: NodeConfig) -> SiteData:
 
 
 def load_teacher(config: FedKDConfig, node_config: NodeConfig, site: SiteData) -> Teacher:
-    """This site's teacher: from ``teacher-checkpoint`` in the node config, or trained here.
+    """This site's teacher: from ``teacher-checkpoint`` in the node config (else the run config), or trained here.
 
     The node config's ``teacher-architecture`` overrides the run's ``teacher`` for
     this site (teachers may differ between sites) or names a checkpoint's
     architecture when its metadata does not.
     """
-    checkpoint = str(node_config.get("teacher-checkpoint", ""))
+    checkpoint = str(node_config.get("teacher-checkpoint", "")) or config.teacher_checkpoint
     architecture = str(node_config.get("teacher-architecture", "")) or None
     recipe = None if checkpoint else TeacherRecipe(
         architecture=architecture or config.teacher,

@@ -18,10 +18,16 @@ from typing import Any
 import yaml
 
 from fedkd.data.registry import DATASETS
+from fedkd.feature_knowledge import RELATIONAL_LOSSES
+from fedkd.knowledge import TRUST_MEASURES
 from fedkd.models import INPUT_RANKS, MODELS
+from fedkd.objective import LOGIT_LOSSES
+from fedkd.proxy import PROXY_DATASETS
+from fedkd.schedules import SCHEDULES
 
 PARTITIONERS = ("iid", "dirichlet", "pathological")
 CLIENT_DP_MODES = ("none", "server-fixed", "client-fixed", "server-adaptive", "client-adaptive")
+TEACHER_MODES = ("frozen", "mutual")
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedavgm", "fedyogi", "fedadagrad", "fedmedian")
 
 
@@ -62,7 +68,69 @@ class FedKDConfig:
     kd_alpha: float = field(
         default=0.5, metadata=_doc("Weight of the hard-label CE term; 1 is CE only (no distillation).")
     )
-    kd_temperature: float = field(default=4.0, metadata=_doc("Softening temperature T (> 0)."))
+    kd_temperature: float = field(default=4.0, metadata=_doc("Softening temperature T (> 0); the start of a schedule."))
+    kd_temperature_schedule: str = field(
+        default="constant",
+        metadata=_doc("Temperature over rounds: constant, linear or cosine to kd-temperature-final."),
+    )
+    kd_temperature_final: float = field(default=2.0, metadata=_doc("Temperature in the last round of a schedule."))
+    kd_alpha_schedule: str = field(
+        default="constant", metadata=_doc("kd-alpha over rounds: constant, linear or cosine to kd-alpha-final.")
+    )
+    kd_alpha_final: float = field(default=0.5, metadata=_doc("kd-alpha in the last round of a schedule."))
+    kd_logit_loss: str = field(
+        default="soft-target",
+        metadata=_doc("Logit knowledge: soft-target (Hinton 2015), dkd (decoupled KD, Zhao 2022) or not-true "
+                      "(FedNTD, Lee 2022)."),
+    )
+    dkd_tckd_weight: float = field(default=1.0, metadata=_doc("DKD weight of the target-class term."))
+    dkd_nckd_weight: float = field(
+        default=2.0,
+        metadata=_doc("DKD weight of the non-target-class term (the paper's 8 diverges here without warm-up)."),
+    )
+    trust_measure: str = field(
+        default="none",
+        metadata=_doc("Teacher trust gating per sample: none, max-prob or entropy; untrusted samples use the label."),
+    )
+    trust_threshold: float = field(
+        default=0.5, metadata=_doc("Trust a teacher max-prob >= this, or normalised entropy <= this (in [0, 1]).")
+    )
+    hint_weight: float = field(
+        default=0.0, metadata=_doc("FitNets hint weight: student features regressed on the teacher's (local adapter).")
+    )
+    attention_weight: float = field(
+        default=0.0, metadata=_doc("Attention-transfer weight (spatial feature maps of equal size).")
+    )
+    relational_weight: float = field(default=0.0, metadata=_doc("Relational knowledge weight (batch-level)."))
+    relational_loss: str = field(
+        default="rkd", metadata=_doc("Relational knowledge: rkd (distance + angle) or similarity (SP).")
+    )
+    feature_student_layer: str = field(
+        default="", metadata=_doc("Student module whose output is its feature; empty: the architecture's default.")
+    )
+    feature_teacher_layer: str = field(
+        default="", metadata=_doc("Teacher module whose output is its feature; empty: the architecture's default.")
+    )
+    teacher_mode: str = field(
+        default="frozen",
+        metadata=_doc("frozen, or mutual (FedKD, Wu 2022: the private teacher also learns from the student)."),
+    )
+    unlabeled_fraction: float = field(
+        default=0.0,
+        metadata=_doc("Share of each site's train split whose labels are hidden (distillation term only); in [0, 1)."),
+    )
+    teacher_checkpoint: str = field(
+        default="", metadata=_doc("Pretrained teacher checkpoint for every site (node config may override).")
+    )
+    server_distillation: bool = field(
+        default=False,
+        metadata=_doc("FedDF (Lin 2020): the server refines the average on an unlabeled proxy set from the "
+                      "ensemble of client students."),
+    )
+    server_proxy_size: int = field(default=2000, metadata=_doc("Samples in the server's unlabeled proxy set."))
+    server_distillation_steps: int = field(default=200, metadata=_doc("Adam steps of server ensemble distillation."))
+    server_distillation_learning_rate: float = field(default=0.001, metadata=_doc("Adam learning rate of FedDF."))
+    server_distillation_temperature: float = field(default=1.0, metadata=_doc("Temperature of FedDF."))
     strategy: str = field(default="fedavg", metadata=_doc("Server strategy: " + ", ".join(STRATEGIES) + "."))
     fraction_train: float = field(default=1.0, metadata=_doc("Share of clients sampled to train each round."))
     fraction_evaluate: float = field(
@@ -272,7 +340,39 @@ def _validate(c: FedKDConfig) -> None:
     for key, epochs in (("teacher-epochs", c.teacher_epochs), ("local-epochs", c.local_epochs)):
         _check(epochs >= 0, key, epochs, "must be >= 0")
     _check(c.batch_size >= 1, "batch-size", c.batch_size, "must be >= 1")
+    for key, kind in (("kd-temperature-schedule", c.kd_temperature_schedule),
+                      ("kd-alpha-schedule", c.kd_alpha_schedule)):
+        _check(kind in SCHEDULES, key, kind, "choose one of " + ", ".join(SCHEDULES))
+    _check(c.kd_logit_loss in LOGIT_LOSSES, "kd-logit-loss", c.kd_logit_loss,
+           "choose one of " + ", ".join(LOGIT_LOSSES))
+    _check(c.trust_measure in ("none", *TRUST_MEASURES), "trust-measure", c.trust_measure,
+           "choose one of none, " + ", ".join(TRUST_MEASURES))
+    _check(c.relational_loss in RELATIONAL_LOSSES, "relational-loss", c.relational_loss,
+           "choose one of " + ", ".join(RELATIONAL_LOSSES))
+    _check(c.teacher_mode in TEACHER_MODES, "teacher-mode", c.teacher_mode, "choose one of " + ", ".join(TEACHER_MODES))
+    for key, weight in (("dkd-tckd-weight", c.dkd_tckd_weight), ("dkd-nckd-weight", c.dkd_nckd_weight),
+                        ("hint-weight", c.hint_weight), ("attention-weight", c.attention_weight),
+                        ("relational-weight", c.relational_weight)):
+        _check(weight >= 0, key, weight, "must be >= 0")
+    _check(0 <= c.unlabeled_fraction < 1, "unlabeled-fraction", c.unlabeled_fraction, "must be in [0, 1)")
+    features_on = c.hint_weight > 0 or c.attention_weight > 0 or c.relational_weight > 0
+    _check(not (features_on and c.local_dp), "local-dp", c.local_dp,
+           "feature and relational knowledge (hint/attention/relational-weight > 0) are not offered under DP-SGD")
+    _check(not (c.teacher_mode == "mutual" and c.teacher_dp), "teacher-mode", c.teacher_mode,
+           "mutual training updates the teacher without DP; it cannot combine with teacher-dp")
+    _check(not c.server_distillation or c.dataset in PROXY_DATASETS, "server-distillation", c.server_distillation,
+           f"needs a server proxy set, available for {', '.join(PROXY_DATASETS)}; dataset is {c.dataset}")
+    _check(not (c.server_distillation and (c.secure_aggregation or c.client_dp != "none")), "server-distillation",
+           c.server_distillation, "needs each client's student; it cannot combine with secure-aggregation or client-dp")
+    scheduled = c.kd_temperature_schedule != "constant" or c.kd_alpha_schedule != "constant"
+    _check(not (scheduled and c.secure_aggregation), "secure-aggregation", c.secure_aggregation,
+           "runs Flower's legacy workflow, which sends one config for every round: use constant schedules")
+    _check(c.server_proxy_size >= 1, "server-proxy-size", c.server_proxy_size, "must be >= 1")
+    _check(c.server_distillation_steps >= 0, "server-distillation-steps", c.server_distillation_steps, "must be >= 0")
     for key, rate in (
+        ("server-distillation-learning-rate", c.server_distillation_learning_rate),
+        ("server-distillation-temperature", c.server_distillation_temperature),
+        ("kd-temperature-final", c.kd_temperature_final),
         ("learning-rate", c.learning_rate),
         ("teacher-learning-rate", c.teacher_learning_rate),
         ("kd-temperature", c.kd_temperature),
@@ -282,6 +382,8 @@ def _validate(c: FedKDConfig) -> None:
         ("momentum", c.momentum),
         ("server-momentum", c.server_momentum),
         ("kd-alpha", c.kd_alpha),
+        ("kd-alpha-final", c.kd_alpha_final),
+        ("trust-threshold", c.trust_threshold),
         ("fraction-evaluate", c.fraction_evaluate),
     ):
         _check(0 <= share <= 1, key, share, "must be in [0, 1]")

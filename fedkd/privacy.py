@@ -31,7 +31,7 @@ from opacus.validators import ModuleValidator
 from torch import nn
 
 from fedkd.data.arrays import ArrayDataset
-from fedkd.losses import distillation_loss
+from fedkd.objective import LogitKnowledge, sample_losses
 from fedkd.results import write_atomic
 from fedkd.train import OptimizerSettings, TrainStats, as_tensors
 
@@ -242,8 +242,15 @@ def dp_distill(
     temperature: float,
     device: torch.device,
     seed: int,
+    knowledge: LogitKnowledge | None = None,
+    labelled: torch.Tensor | None = None,
 ) -> tuple[TrainStats, tuple[float, float, int]]:
     """Train ``student`` in place with DP-SGD and the per-sample distillation loss.
+
+    ``knowledge`` (the logit objective: loss type, trust gating) overrides
+    ``alpha`` and ``temperature``; ``labelled`` masks samples whose labels are hidden.
+    Feature and relational knowledge are not offered here: relational terms couple
+    the samples of a batch, which per-sample clipping cannot bound.
 
     Each epoch is ``round(1/q)`` steps with Poisson sampling at ``q = batch/n``.
     An empty batch still takes its step: clipped sum zero, plus noise, as the
@@ -255,9 +262,11 @@ def dp_distill(
     tuple of (TrainStats, (noise_multiplier, sample_rate, steps))
         Mean loss parts over the samples seen, and the history entry to record.
     """
+    knowledge = knowledge or LogitKnowledge(alpha=alpha, temperature=temperature)
     student.to(device).train()
     x, y = as_tensors(data, device)
-    soft = teacher_logits.to(device) if teacher_logits is not None else None
+    soft = teacher_logits.to(device) if teacher_logits is not None and knowledge.uses_teacher else None
+    mask = labelled.to(device) if labelled is not None else None
     q = sample_rate(settings.batch_size, len(data))
     steps = steps_per_epoch(settings.batch_size, len(data)) * settings.epochs
     wrapped = GradSampleModule(student, batch_first=True, loss_reduction="mean",
@@ -280,8 +289,8 @@ def dp_distill(
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             for _ in range(steps):
                 index = (torch.rand(len(data), generator=sampler) < q).nonzero().squeeze(1).to(device)
-                parts = distillation_loss(wrapped(x[index]), soft[index] if soft is not None else None, y[index],
-                                          alpha=alpha, temperature=temperature, reduction="none")
+                parts = sample_losses(wrapped(x[index]), soft[index] if soft is not None else None, y[index],
+                                      knowledge, labelled=mask[index] if mask is not None else None)
                 # The mean over the sampled batch; zero (not NaN) for an empty one.
                 loss = parts.total.sum() / max(len(index), 1)
                 optimizer.zero_grad(set_to_none=True)

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from fedkd.data.arrays import ArrayDataset
-from fedkd.losses import distillation_loss
+from fedkd.feature_knowledge import FeatureTeacher, feature_losses, tapped
+from fedkd.objective import LogitKnowledge, sample_losses
 
 EVAL_BATCH_SIZE = 1024
 
@@ -65,57 +66,73 @@ def distill(
     device: torch.device,
     seed: int,
     proximal_mu: float = 0.0,
+    knowledge: LogitKnowledge | None = None,
+    labelled: torch.Tensor | None = None,
+    features: FeatureTeacher | None = None,
 ) -> TrainStats:
-    """Train ``student`` in place on ``data`` with the soft-target loss.
+    """Train ``student`` in place on ``data`` with the distillation objective.
 
     Parameters
     ----------
     student : torch.nn.Module
-        The only module whose parameters are optimised.
+        Its parameters (and a feature adapter's) are the only ones optimised.
     data : ArrayDataset
         The site's train split.
     teacher_logits : torch.Tensor or None
         Precomputed teacher logits, one row per sample of ``data``; moved to
-        ``device``. ``None`` is allowed only with ``alpha == 1``.
+        ``device``. ``None`` is allowed only when the teacher is not used.
     settings : OptimizerSettings
         Learning rate, momentum, batch size and epochs.
     alpha, temperature : float
-        See :func:`fedkd.losses.distillation_loss`.
+        Hinton soft-target KD (:func:`fedkd.losses.distillation_loss`) unless
+        ``knowledge`` is given.
     device : torch.device
         The student's device.
     seed : int
         Seeds the batch order.
     proximal_mu : float
         FedProx term ``mu / 2 * ||w - w_start||^2`` (Li et al., 2020); 0 disables it.
+    knowledge : LogitKnowledge, optional
+        The logit objective (loss type, trust gating); overrides ``alpha`` and ``temperature``.
+    labelled : torch.Tensor, optional
+        Bool mask over ``data``: samples whose label may be used (see :mod:`fedkd.objective`).
+    features : FeatureTeacher, optional
+        Adds hint, attention or relational knowledge from the teacher's features.
 
     Returns
     -------
     TrainStats
         Mean loss parts over all samples and epochs.
     """
+    knowledge = knowledge or LogitKnowledge(alpha=alpha, temperature=temperature)
     student.to(device).train()
     x, y = as_tensors(data, device)
-    soft = teacher_logits.to(device) if teacher_logits is not None else None
+    soft = teacher_logits.to(device) if teacher_logits is not None and knowledge.uses_teacher else None
     if soft is not None and soft.shape[0] != x.shape[0]:
         raise ValueError(f"{soft.shape[0]} teacher logits for {x.shape[0]} samples")
+    mask = labelled.to(device) if labelled is not None else None
     anchor = [p.detach().clone() for p in student.parameters()] if proximal_mu > 0 else []
-    optimizer = torch.optim.SGD(
-        student.parameters(), lr=settings.learning_rate, momentum=settings.momentum
-    )
+    adapter = features.adapter.to(device).train() if features is not None and features.adapter is not None else None
+    parameters = list(student.parameters()) + (list(adapter.parameters()) if adapter is not None else [])
+    optimizer = torch.optim.SGD(parameters, lr=settings.learning_rate, momentum=settings.momentum)
     generator = torch.Generator().manual_seed(seed)
     totals = torch.zeros(3, device=device)
     seen = 0
     for _ in range(settings.epochs):
         for index in _batches(len(data), settings.batch_size, generator):
             index = index.to(device)
-            parts = distillation_loss(
-                student(x[index]),
-                soft[index] if soft is not None else None,
-                y[index],
-                alpha=alpha,
-                temperature=temperature,
-            )
-            loss = parts.total
+            if features is None:
+                logits = student(x[index])
+            else:
+                with tapped(student, features.knowledge.student_layer) as tap:
+                    logits = student(x[index])
+            parts = sample_losses(logits, soft[index] if soft is not None else None, y[index], knowledge,
+                                  labelled=mask[index] if mask is not None else None)
+            loss = parts.total.mean()
+            if features is not None:
+                per_sample, batch = feature_losses(tap.take(), features.teacher_features(index, device),
+                                                   features.knowledge, adapter)
+                loss = loss + per_sample.mean() + batch
             if anchor:
                 drift = sum(((p - a) ** 2).sum() for p, a in zip(student.parameters(), anchor, strict=True))
                 loss = loss + 0.5 * proximal_mu * drift
@@ -123,7 +140,7 @@ def distill(
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             count = len(index)
-            totals += torch.stack([parts.total, parts.ce, parts.kd]).detach() * count
+            totals += torch.stack([loss, parts.ce.mean(), parts.kd.mean()]).detach() * count
             seen += count
     mean = (totals / max(seen, 1)).tolist()
     return TrainStats(loss=mean[0], ce=mean[1], kd=mean[2], num_examples=len(data))

@@ -22,7 +22,9 @@ from fedkd.train import EvalStats, evaluate
 from server.metered_grid import MeteredGrid
 from server.privacy import sampled_clients, wrap_client_dp
 from server.recorder import RoundRecorder
+from server.round_hooks import RoundHooks
 from server.secure_aggregation import run_secure_aggregation
+from server.server_distillation import server_distiller
 from server.strategy import build_strategy
 
 APP_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +61,8 @@ def main(grid: Grid, context: Context) -> None:
         train_metrics_aggr_fn=recorder.aggregate_train,
         evaluate_metrics_aggr_fn=recorder.aggregate_evaluate,
     )
+    distiller = server_distiller(config, device) if config.server_distillation else None
+    strategy = RoundHooks(strategy, config, distiller)
     if config.client_dp != "none":
         num_nodes = len(list(grid.get_node_ids()))
         num_sampled = sampled_clients(num_nodes, config, strategy.min_train_nodes)

@@ -100,6 +100,8 @@ class RoundRecorder:
             "train_loss": _weighted_mean(rows, "train-loss", weight_key),
             "train_ce": _weighted_mean(rows, "train-ce", weight_key),
             "train_kd": _weighted_mean(rows, "train-kd", weight_key),
+            "kd_temperature": _mean(_values(rows, "kd-temperature", weight_key)),
+            "kd_alpha": _mean(_values(rows, "kd-alpha", weight_key)),
             "clients_trained": len(rows),
             "train_examples": int(sum(float(r[weight_key]) for r in rows)),  # type: ignore[arg-type]
         }
@@ -110,7 +112,8 @@ class RoundRecorder:
         return _record({k.replace("_", "-"): v for k, v in self._train.items() if isinstance(v, int | float)})
 
     def aggregate_evaluate(self, records: list[RecordDict], weight_key: str) -> MetricRecord:
-        """Evaluate-metrics callback: example-weighted mean, min and max client accuracy."""
+        """Evaluate-metrics callback: client accuracy (example-weighted mean, min, max) and transfer metrics
+        (student-teacher agreement, accuracy retention), example-weighted."""
         weight_key = "num-examples"
         rows = _metrics(records)
         accuracies = _values(rows, "accuracy", weight_key)
@@ -121,6 +124,8 @@ class RoundRecorder:
             "client_loss_mean": _weighted_mean(rows, "loss", weight_key),
             "clients_evaluated": len(rows),
             "teacher_accuracy_mean": _mean(_values(rows, "teacher-accuracy", weight_key)),
+            "agreement_mean": _weighted_mean(rows, "agreement", weight_key),
+            "retention_mean": _weighted_mean(rows, "retention", weight_key),
         }
         return _record({k.replace("_", "-"): v for k, v in self._evaluate.items()})
 
@@ -159,6 +164,8 @@ class RoundRecorder:
                      f"[{r['client_accuracy_min']:.4f}, {r['client_accuracy_max']:.4f}]")
         if r.get("teacher_accuracy_mean") is not None:
             line += f" | teachers {r['teacher_accuracy_mean']:.4f}"
+        if r.get("agreement_mean") is not None:
+            line += f" | agreement {r['agreement_mean']:.4f}"
         if r.get("epsilon_max") is not None:
             line += f" | epsilon max {r['epsilon_max']:.3f}"
         if r.get("user_epsilon") is not None:
