@@ -179,9 +179,30 @@ def findings(measured: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def render(measured: list[dict[str, Any]], seconds: float, command: str) -> str:
+def extra_sections(docs: Path) -> list[str]:
+    """The method table and the privacy table, from their own generators' JSON, when present."""
+    from simulations import methods_page, privacy_page
+
+    out: list[str] = []
+    methods = docs / "methods.json"
+    if methods.is_file():
+        data = json.loads(methods.read_text())
+        meta = data["meta"]
+        out += ["## Which distillation method helps, and where", "",
+                f"From `{meta['command']}` ({meta['date']}, seeds {meta['seeds']}); details in "
+                "[methods.md](methods.md).", "", *methods_page.table_lines(data)]
+    privacy = docs / "privacy.json"
+    if privacy.is_file():
+        out += ["## Privacy against utility", "",
+                "From `python -m simulations.privacy_page`; details in [privacy.md](privacy.md). Dirichlet(0.5), "
+                "10 clients, delta 1e-5, seed 0; every epsilon is the one the run reported, not the target.", "",
+                *privacy_page.table_lines(json.loads(privacy.read_text())), "", *privacy_page.coverage_lines(), ""]
+    return out
+
+
+def render(measured: list[dict[str, Any]], seconds: float, command: str, today: str | None = None) -> str:
     """The whole markdown page."""
-    today = datetime.date.today().isoformat()
+    today = today or datetime.date.today().isoformat()
     out = [
         "# fedkd results",
         "",
@@ -221,21 +242,37 @@ def render(measured: list[dict[str, Any]], seconds: float, command: str) -> str:
         "",
         *findings(measured),
         "",
+        *extra_sections(ROOT / "docs"),
     ]
     return "\n".join(out)
+
+
+def rerender() -> None:
+    """Rewrite ``docs/results.md`` from the stored numbers (after the method or privacy page changed)."""
+    data = json.loads((ROOT / "docs" / "results.json").read_text())
+    meta = data["meta"]
+    page = render(data["settings"], meta["seconds"], meta["command"], today=meta["date"])
+    write_atomic(ROOT / "docs" / "results.md", page.encode())
+    print(f"wrote {ROOT / 'docs' / 'results.md'}")
 
 
 def main() -> None:
     """Run everything, then write the page and its data."""
     parser = argparse.ArgumentParser(description="Generate docs/results.md from real runs.")
     parser.add_argument("--quick", action="store_true", help="3 clients, 2 rounds, MNIST-1D only (a smoke test)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite docs/results.md from docs/*.json without running anything")
     args = parser.parse_args()
+    if args.render_only:
+        rerender()
+        return
     start = time.perf_counter()
     measured = [measure(s) for s in (QUICK if args.quick else SETTINGS)]
     seconds = time.perf_counter() - start
     command = "python -m simulations.results_page" + (" --quick" if args.quick else "")
     target = ROOT / "docs" / ("results-quick" if args.quick else "results")
-    write_atomic(target.with_suffix(".json"), json.dumps(measured, indent=1).encode())
+    meta = {"seconds": seconds, "command": command, "date": datetime.date.today().isoformat()}
+    write_atomic(target.with_suffix(".json"), json.dumps({"meta": meta, "settings": measured}, indent=1).encode())
     write_atomic(target.with_suffix(".md"), render(measured, seconds, command).encode())
     print(f"wrote {target.with_suffix('.md')}")
 
