@@ -56,7 +56,7 @@ def load_site(config: FedKDConfig, node_config: NodeConfig) -> SiteData:
     spec = DATASETS[config.dataset]
     if "data-dir" in node_config:
         site = load_site_dir(Path(str(node_config["data-dir"])), input_shape=spec.input_shape,
-                             num_classes=spec.num_classes)
+                             num_classes=spec.num_classes, teacher_input_shape=spec.teacher_input_shape)
     elif "partition-id" in node_config and "num-partitions" in node_config:
         splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None,
                               cache_dir=cache_dir(config, node_config))

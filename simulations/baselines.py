@@ -48,19 +48,23 @@ def local_teachers(config: FedKDConfig, num_clients: int) -> TeacherAccuracies:
     for partition in range(num_clients):
         node = {"partition-id": partition, "num-partitions": num_clients}
         teacher = load_teacher(config, node, load_site(config, node))
-        accuracies.append(evaluate(teacher.model, splits.test, device=device).accuracy)
+        accuracies.append(evaluate(teacher.model, splits.test.teacher_view(), device=device).accuracy)
     return TeacherAccuracies(accuracies)
 
 
-def centralized(config: FedKDConfig, *, architecture: str, epochs: int, learning_rate: float) -> float:
-    """Global-test accuracy of ``architecture`` trained with CE on the whole train split."""
+def centralized(config: FedKDConfig, *, architecture: str, epochs: int, learning_rate: float,
+                teacher_view: bool = False) -> float:
+    """Global-test accuracy of ``architecture`` trained with CE on the whole train split
+    (the teacher's inputs with ``teacher_view``)."""
     splits = load_dataset(config.dataset, data_dir=None, cache_dir=Path(config.cache_dir))
+    train, test = (splits.train.teacher_view(), splits.test.teacher_view()) if teacher_view else (splits.train,
+                                                                                                   splits.test)
     torch.manual_seed(config.seed)
-    model = build_model(architecture, input_shape=splits.input_shape, num_classes=splits.num_classes)
+    model = build_model(architecture, input_shape=tuple(train.x.shape[1:]), num_classes=splits.num_classes)
     device = resolve_device(config.student_device)
     settings = OptimizerSettings(learning_rate, config.momentum, config.batch_size, epochs)
-    distill(model, splits.train, None, settings=settings, alpha=1.0, temperature=1.0, device=device, seed=config.seed)
-    return evaluate(model, splits.test, device=device).accuracy
+    distill(model, train, None, settings=settings, alpha=1.0, temperature=1.0, device=device, seed=config.seed)
+    return evaluate(model, test, device=device).accuracy
 
 
 def centralized_student(config: FedKDConfig) -> float:
@@ -72,4 +76,4 @@ def centralized_student(config: FedKDConfig) -> float:
 def centralized_teacher(config: FedKDConfig) -> float:
     """The teacher architecture trained centrally with the teacher recipe."""
     return centralized(config, architecture=config.teacher, epochs=config.teacher_epochs,
-                       learning_rate=config.teacher_learning_rate)
+                       learning_rate=config.teacher_learning_rate, teacher_view=True)
