@@ -30,7 +30,7 @@ from typing import Any
 from fedkd.privacy import PRIVACY_SCOPES
 from fedkd.results import write_atomic
 from simulations.results_page import CACHE, ROOT, SWEEP
-from simulations.run import run_or_reuse
+from simulations.run import finished_run, run_or_reuse
 
 EPSILONS = (1.0, 2.0, 4.0, 8.0)
 # Experiment file and run-config overrides per dataset. Fashion-MNIST runs 5 rounds, not the file's 20:
@@ -132,14 +132,27 @@ def render(data: dict[str, Any], seconds: float, command: str, clients: int) -> 
     return "\n".join(out)
 
 
-def measure(dataset: str, epsilons: tuple[float, ...], clients: int, quick: bool) -> dict[str, Any]:
-    """The no-DP baseline and every (mode, epsilon) cell of one dataset."""
-    baseline_rounds = run_or_reuse(num_supernodes=clients, run_config=_values(dataset, None, {}, quick))
-    table = {
-        mode: {eps: _cell(run_or_reuse(num_supernodes=clients, run_config=_values(dataset, eps, settings, quick)))
-               for eps in epsilons}
-        for mode, settings in MODES.items()
-    }
+def measure(dataset: str, epsilons: tuple[float, ...], clients: int, quick: bool,
+            reuse_only: bool = False) -> dict[str, Any] | None:
+    """The no-DP baseline and every (mode, epsilon) cell of one dataset.
+
+    With ``reuse_only`` nothing runs: cells without a finished run are left out,
+    and a dataset without its baseline gives ``None``.
+    """
+    def rounds_of(values: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if reuse_only:
+            return finished_run(values)
+        return run_or_reuse(num_supernodes=clients, run_config=values)
+
+    baseline_rounds = rounds_of(_values(dataset, None, {}, quick))
+    if baseline_rounds is None:
+        return None
+    table: dict[str, Any] = {}
+    for mode, settings in MODES.items():
+        for eps in epsilons:
+            rounds = rounds_of(_values(dataset, eps, settings, quick))
+            if rounds is not None:
+                table.setdefault(mode, {})[eps] = _cell(rounds)
     return {"rounds": baseline_rounds[-1]["round"], "baseline": _cell(baseline_rounds), "table": table}
 
 
@@ -149,18 +162,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 clients, 2 rounds, MNIST-1D, epsilon 8 only")
     parser.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS), help="targets to run")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--reuse-only", action="store_true",
+                        help="run nothing: build the page from the finished runs (cells not run are left out)")
     args = parser.parse_args()
     clients = 3 if args.quick else 10
     epsilons = (8.0,) if args.quick else tuple(args.epsilons)
     datasets = ["MNIST-1D"] if args.quick else args.datasets
     start = time.perf_counter()
-    data = {"datasets": {name: measure(name, epsilons, clients, args.quick) for name in datasets}}
+    measured = {name: measure(name, epsilons, clients, args.quick, args.reuse_only) for name in datasets}
+    data = {"datasets": {name: part for name, part in measured.items() if part is not None}}
     seconds = time.perf_counter() - start
     command = "python -m simulations.privacy_page" + (" --quick" if args.quick else "")
     if not args.quick and epsilons != EPSILONS:
         command += " --epsilons " + " ".join(f"{e:g}" for e in epsilons)
     if not args.quick and datasets != list(DATASETS):
         command += " --datasets " + " ".join(datasets)
+    if args.reuse_only:
+        command += " --reuse-only"
     target = ROOT / "docs" / ("privacy-quick" if args.quick else "privacy")
     write_atomic(target.with_suffix(".json"), json.dumps(data, indent=1).encode())
     write_atomic(target.with_suffix(".md"), render(data, seconds, command, clients).encode())

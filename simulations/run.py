@@ -208,6 +208,27 @@ def resolved_config(run_config: Mapping[str, Any], app_dir: Path = APP_DIR) -> F
     return FedKDConfig.from_run_config({**FedKDConfig().to_dict(), **run_config}, base_dir=app_dir)
 
 
+def same_config(stored: Mapping[str, Any], config: FedKDConfig) -> bool:
+    """Whether a stored run's config is ``config``; keys the run predates count at their defaults."""
+    current, defaults = config.to_dict(), FedKDConfig().to_dict()
+    return set(stored) <= set(current) and all(stored.get(k, defaults[k]) == v for k, v in current.items())
+
+
+def finished_run(run_config: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The rounds of a complete earlier run of the identical config, or ``None``.
+
+    ``run_config`` must name ``output-dir`` and ``run-name``.
+    """
+    config = resolved_config(run_config)
+    folder = Path(config.output_dir) / config.run_name
+    if not (folder / "results.json").is_file():
+        return None
+    document = read_results(folder)
+    if same_config(document["config"], config) and len(document["rounds"]) == config.num_server_rounds + 1:
+        return list(document["rounds"])
+    return None
+
+
 def run_or_reuse(
     *, num_supernodes: int, run_config: Mapping[str, Any], timeout: float = 3 * 3600
 ) -> list[dict[str, Any]]:
@@ -215,14 +236,11 @@ def run_or_reuse(
 
     ``run_config`` must name ``output-dir`` and ``run-name``.
     """
-    config = resolved_config(run_config)
-    folder = Path(config.output_dir) / config.run_name
-    if (folder / "results.json").is_file():
-        document = read_results(folder)
-        if document["config"] == config.to_dict() and len(document["rounds"]) == config.num_server_rounds + 1:
-            print(f"reusing {folder}", flush=True)
-            return list(document["rounds"])
-    print(f"running {config.run_name}", flush=True)
+    rounds = finished_run(run_config)
+    if rounds is not None:
+        print(f"reusing {run_config['output-dir']}/{run_config['run-name']}", flush=True)
+        return rounds
+    print(f"running {run_config['run-name']}", flush=True)
     folder = run_simulation(num_supernodes=num_supernodes, run_config=run_config, echo=False, timeout=timeout)
     return list(read_results(folder)["rounds"])
 
