@@ -80,6 +80,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "pretrained teacher": {},  # teacher-checkpoint: the dataset's entry of PRETRAINED
     "FedDF (CE clients + server ensemble distillation)": {"kd-alpha": 1.0, "server-distillation": True},
 }
+# The CE-only row each method is compared with (default: CE-only FedAvg with every label).
+BASELINE_OF = {"KD, 90% labels hidden": "CE-only, 90% labels hidden"}
 # Rows that cannot run in a setting, and why.
 NOT_APPLICABLE = {
     ("attention transfer", "mnist1d"): "the MLP student has no spatial feature map",
@@ -172,13 +174,17 @@ def table_lines(data: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for part in data["table"].values():
         cells = part["cells"]
-        base = cells.get("CE-only FedAvg", {}).get("runs")
-        base_seconds = statistics.mean(r["seconds_per_round"] for r in base) if base else None
+        ce_runs = cells.get("CE-only FedAvg", {}).get("runs")
+        base_seconds = statistics.mean(r["seconds_per_round"] for r in ce_runs) if ce_runs else None
         out += [f"### {part['setting']}, 10 clients, {part['rounds']} rounds", "",
                 f"Target accuracy {100 * part['target']:.0f}%. Accuracy in % (mean ± standard deviation over "
-                "seeds); time relative to CE-only FedAvg of the same student in the same sweep.", "",
+                "seeds). *vs CE-only*: final accuracy minus that of the CE-only row with the same labels. "
+                "*Teacher* and *agreement*: the local teachers on their own local test splits, and how often the "
+                "final global student agrees with them there. *Time vs CE*: wall-clock seconds per round over "
+                "CE-only's, from runs that shared the machine with other sweeps (noisy; `bench/method_cost.py` "
+                "measures the local round alone).", "",
                 "| method | final accuracy | best accuracy | rounds to target | vs CE-only (final, points) | "
-                "teacher accuracy (mean local) | student-teacher agreement | MB per round | time per round vs CE |",
+                "teacher accuracy (local test) | student-teacher agreement | MB per round | time per round vs CE |",
                 "|---|---|---|---|---|---|---|---|---|"]
         for method, cell in cells.items():
             if "not_applicable" in cell:
@@ -189,6 +195,7 @@ def table_lines(data: dict[str, Any]) -> list[str]:
             reached = [r["rounds_to_target"] for r in runs if r["rounds_to_target"] is not None]
             to_target = (f"{statistics.mean(reached):.1f} ({len(reached)}/{len(runs)} reached)" if reached
                          else f"not reached (0/{len(runs)})")
+            base = cells.get(BASELINE_OF.get(method, "CE-only FedAvg"), {}).get("runs")
             delta = (f"{100 * (statistics.mean(finals) - statistics.mean(r['final'] for r in base)):+.1f}"
                      if base else "")
             teacher = [r["teacher_accuracy"] for r in runs if r["teacher_accuracy"] is not None]
@@ -230,7 +237,12 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--render-only", action="store_true", help="rewrite docs/methods.md from docs/methods.json")
     args = parser.parse_args()
+    target = ROOT / "docs" / "methods"
+    if args.render_only:
+        write_atomic(target.with_suffix(".md"), render(json.loads(target.with_suffix(".json").read_text())).encode())
+        return
     start = time.perf_counter()
     table = measure(args.settings, args.methods, args.seeds, args.rounds)
     command = (f"python -m simulations.methods_page --settings {' '.join(args.settings)} --seeds "
@@ -238,7 +250,6 @@ def main() -> None:
     meta = {"command": command, "date": datetime.date.today().isoformat(), "seconds": time.perf_counter() - start,
             "cpus": os.cpu_count(), "torch": version("torch"), "flwr": version("flwr"), "seeds": args.seeds}
     data = {"meta": meta, "table": table}
-    target = ROOT / "docs" / "methods"
     write_atomic(target.with_suffix(".json"), json.dumps(data, indent=1).encode())
     write_atomic(target.with_suffix(".md"), render(data).encode())
     print(f"wrote {target.with_suffix('.md')}")
