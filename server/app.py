@@ -20,9 +20,9 @@ from fedkd.seeding import seed_everything
 from fedkd.student import build_student
 from fedkd.train import EvalStats, evaluate
 from server.metered_grid import MeteredGrid
-from server.privacy import sampled_clients, wrap_client_dp
+from server.privacy import UserPrivacy, sampled_clients, wrap_client_dp
 from server.recorder import RoundRecorder
-from server.round_hooks import RoundHooks
+from server.round_hooks import RoundHooks, ServerDistiller
 from server.secure_aggregation import run_secure_aggregation
 from server.server_distillation import server_distiller
 from server.strategy import build_strategy
@@ -36,6 +36,25 @@ def results_dir(config: FedKDConfig) -> Path:
     """``output-dir/run-name``, the run name defaulting to a timestamp."""
     name = config.run_name or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(config.output_dir).expanduser().resolve() / name
+
+
+def layer_strategy(strategy: Strategy, config: FedKDConfig, *, num_nodes: int,
+                   distiller: ServerDistiller | None = None) -> tuple[Strategy, UserPrivacy | None]:
+    """Wrap the aggregation ``strategy`` in client-level DP (if configured), then in the round hooks.
+
+    Flower's fixed-clipping accountant only accepts a FedAvg it wraps directly, so
+    DP goes innermost; the schedules and server distillation sit outside it.
+
+    Returns
+    -------
+    tuple of (Strategy, callable or None)
+        The layered strategy, and the user-level privacy reader when client-level DP is on.
+    """
+    user_privacy: UserPrivacy | None = None
+    if config.client_dp != "none":
+        num_sampled = sampled_clients(num_nodes, config, strategy.min_train_nodes)  # type: ignore[attr-defined]
+        strategy, user_privacy = wrap_client_dp(strategy, config, num_nodes=num_nodes, num_sampled=num_sampled)
+    return RoundHooks(strategy, config, distiller), user_privacy
 
 
 @app.main()
@@ -62,12 +81,10 @@ def main(grid: Grid, context: Context) -> None:
         evaluate_metrics_aggr_fn=recorder.aggregate_evaluate,
     )
     distiller = server_distiller(config, device) if config.server_distillation else None
-    strategy = RoundHooks(strategy, config, distiller)
-    if config.client_dp != "none":
-        num_nodes = len(list(grid.get_node_ids()))
-        num_sampled = sampled_clients(num_nodes, config, strategy.min_train_nodes)
-        strategy, recorder.user_privacy = wrap_client_dp(strategy, config, num_nodes=num_nodes,
-                                                          num_sampled=num_sampled)
+    strategy, user_privacy = layer_strategy(strategy, config, num_nodes=len(list(grid.get_node_ids())),
+                                            distiller=distiller)
+    if user_privacy is not None:
+        recorder.user_privacy = user_privacy
     initial = ArrayRecord({k: v.detach().cpu() for k, v in student.state_dict().items()})
     if config.secure_aggregation:
         final = run_secure_aggregation(metered, context, config, recorder, initial)

@@ -164,3 +164,30 @@ def test_metered_grid_orders_replies_by_sender_so_aggregation_is_reproducible() 
 
     assert [r.metadata.src_node_id for r in replies] == [2, 5, 9]
     assert grid.bytes_received == 3 * content_bytes(replies[0].content)
+
+
+@pytest.mark.parametrize("mode", ["server-fixed", "client-fixed", "server-adaptive", "client-adaptive"])
+def test_layered_strategy_puts_client_dp_directly_around_fedavg_under_the_round_hooks(mode: str) -> None:
+    from server.app import layer_strategy
+    from server.round_hooks import RoundHooks
+
+    config = FedKDConfig.from_mapping({"client-dp": mode, "client-dp-noise-multiplier": 1.0,
+                                       "kd-temperature-schedule": "linear", "kd-temperature-final": 2.0})
+    base = build_strategy(config, train_metrics_aggr_fn=len, evaluate_metrics_aggr_fn=len)  # type: ignore[arg-type]
+
+    layered, user_privacy = layer_strategy(base, config, num_nodes=10)
+
+    assert isinstance(layered, RoundHooks)
+    assert layered.inner.strategy is base  # Flower's DP wrappers keep the strategy they wrap as .strategy
+    assert user_privacy is not None and user_privacy() is None  # nothing released yet (adaptive: never accounted)
+
+
+def test_layered_strategy_without_client_dp_only_adds_the_round_hooks() -> None:
+    from server.app import layer_strategy
+
+    config = FedKDConfig.from_mapping({})
+    base = build_strategy(config, train_metrics_aggr_fn=len, evaluate_metrics_aggr_fn=len)  # type: ignore[arg-type]
+
+    layered, user_privacy = layer_strategy(base, config, num_nodes=3)
+
+    assert layered.inner is base and user_privacy is None  # type: ignore[attr-defined]
