@@ -156,7 +156,8 @@ class FedKDConfig:
     dp_delta: float = field(default=1e-5, metadata=_doc("Delta of every reported epsilon."))
     dp_accountant: str = field(default="rdp", metadata=_doc("Privacy accountant: rdp or prv."))
     dp_grad_sample_mode: str = field(
-        default="hooks", metadata=_doc("How Opacus computes per-sample gradients: hooks or functorch.")
+        default="hooks",
+        metadata=_doc("How Opacus bounds per-sample gradients: hooks, functorch or ghost (ghost clipping)."),
     )
     teacher_dp: bool = field(
         default=False,
@@ -398,8 +399,8 @@ def _validate(c: FedKDConfig) -> None:
     _check(c.dp_max_grad_norm > 0, "dp-max-grad-norm", c.dp_max_grad_norm, "must be > 0")
     _check(0 < c.dp_delta < 1, "dp-delta", c.dp_delta, "must be in (0, 1)")
     _check(c.dp_accountant in ("rdp", "prv"), "dp-accountant", c.dp_accountant, "choose one of rdp, prv")
-    _check(c.dp_grad_sample_mode in ("hooks", "functorch"), "dp-grad-sample-mode", c.dp_grad_sample_mode,
-           "choose one of hooks, functorch")
+    _check(c.dp_grad_sample_mode in ("hooks", "functorch", "ghost"), "dp-grad-sample-mode", c.dp_grad_sample_mode,
+           "choose one of hooks, functorch, ghost")
     _check(not c.teacher_dp or c.teacher_dp_noise_multiplier > 0, "teacher-dp-noise-multiplier",
            c.teacher_dp_noise_multiplier, "must be > 0 when teacher-dp is on")
     _check(c.client_dp in CLIENT_DP_MODES, "client-dp", c.client_dp, "choose one of " + ", ".join(CLIENT_DP_MODES))

@@ -25,8 +25,9 @@ from typing import Any
 import torch
 from opacus.accountants import PRVAccountant, RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
-from opacus.grad_sample import GradSampleModule
-from opacus.optimizers import DPOptimizer
+from opacus.grad_sample import GradSampleModule, GradSampleModuleFastGradientClipping
+from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
+from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 from opacus.validators import ModuleValidator
 from torch import nn
 
@@ -51,7 +52,10 @@ PRIVACY_SCOPES: dict[int, str] = {
     2: "the student's and the teacher's DP-SGD on this site's records, composed into one figure",
     3: "the student's DP-SGD; the teacher is declared trained on non-sensitive data",
 }
-GRAD_SAMPLE_MODES = ("hooks", "functorch")
+# hooks: per-sample gradients from module hooks; functorch: from vmap; ghost: ghost clipping
+# (Li et al., 2022; Bu et al., 2022), per-sample gradient norms without materializing per-sample
+# gradients, then a second backward pass on the loss reweighted by the clipping factors.
+GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,8 @@ class DPSettings:
         ``sigma``: noise standard deviation over the clipping norm (>= 0).
     max_grad_norm : float
         ``C``: per-sample gradient clipping norm (> 0).
-    grad_sample_mode : {"hooks", "functorch"}
-        How Opacus computes per-sample gradients.
+    grad_sample_mode : {"hooks", "functorch", "ghost"}
+        How Opacus computes per-sample gradients (or, for ghost clipping, their norms).
     """
 
     noise_multiplier: float
@@ -269,17 +273,22 @@ def dp_distill(
     mask = labelled.to(device) if labelled is not None else None
     q = sample_rate(settings.batch_size, len(data))
     steps = steps_per_epoch(settings.batch_size, len(data)) * settings.epochs
-    wrapped = GradSampleModule(student, batch_first=True, loss_reduction="mean",
-                               force_functorch=dp.grad_sample_mode == "functorch")
     noise = torch.Generator(device=device).manual_seed(seed + 1)
-    optimizer = DPOptimizer(
-        torch.optim.SGD(wrapped.parameters(), lr=settings.learning_rate, momentum=settings.momentum),
-        noise_multiplier=dp.noise_multiplier,
-        max_grad_norm=dp.max_grad_norm,
-        expected_batch_size=settings.batch_size,
-        loss_reduction="mean",
-        generator=noise,
-    )
+    sgd = torch.optim.SGD(student.parameters(), lr=settings.learning_rate, momentum=settings.momentum)
+    wrapped: GradSampleModule
+    optimizer: DPOptimizer
+    if dp.grad_sample_mode == "ghost":
+        wrapped = GradSampleModuleFastGradientClipping(student, batch_first=True, loss_reduction="mean",
+                                                       max_grad_norm=dp.max_grad_norm, use_ghost_clipping=True)
+        optimizer = DPOptimizerFastGradientClipping(sgd, noise_multiplier=dp.noise_multiplier,
+                                                    max_grad_norm=dp.max_grad_norm,
+                                                    expected_batch_size=settings.batch_size, loss_reduction="mean",
+                                                    generator=noise)
+    else:
+        wrapped = GradSampleModule(student, batch_first=True, loss_reduction="mean",
+                                   force_functorch=dp.grad_sample_mode == "functorch")
+        optimizer = DPOptimizer(sgd, noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm,
+                                expected_batch_size=settings.batch_size, loss_reduction="mean", generator=noise)
     sampler = torch.Generator().manual_seed(seed)
     totals = torch.zeros(3, device=device)
     seen = 0
@@ -291,10 +300,13 @@ def dp_distill(
                 index = (torch.rand(len(data), generator=sampler) < q).nonzero().squeeze(1).to(device)
                 parts = sample_losses(wrapped(x[index]), soft[index] if soft is not None else None, y[index],
                                       knowledge, labelled=mask[index] if mask is not None else None)
-                # The mean over the sampled batch; zero (not NaN) for an empty one.
-                loss = parts.total.sum() / max(len(index), 1)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
+                if dp.grad_sample_mode == "ghost":
+                    # Backward twice: per-sample norms, then the loss reweighted by each clipping factor.
+                    DPTensorFastGradientClipping(wrapped, optimizer, parts.total, "mean").backward()
+                else:
+                    # The mean over the sampled batch; zero (not NaN) for an empty one.
+                    (parts.total.sum() / max(len(index), 1)).backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 totals += torch.stack([parts.total.sum(), parts.ce.sum(), parts.kd.sum()]).detach()
                 seen += len(index)

@@ -12,6 +12,7 @@ from opacus.accountants import PRVAccountant, RDPAccountant
 from fedkd.data.arrays import ArrayDataset
 from fedkd.models import build_model
 from fedkd.privacy import (
+    GRAD_SAMPLE_MODES,
     DPSettings,
     PrivacyLedger,
     calibrate_noise,
@@ -93,7 +94,8 @@ def test_calibration_refuses_when_prior_history_already_spends_the_target() -> N
                         prior=((0.5, 0.5, 100),))
 
 
-def test_dp_sgd_without_noise_huge_clip_and_full_batches_matches_plain_training() -> None:
+@pytest.mark.parametrize("mode", GRAD_SAMPLE_MODES)
+def test_dp_sgd_without_noise_huge_clip_and_full_batches_matches_plain_training(mode: str) -> None:
     data = _data(64)
     settings = OptimizerSettings(learning_rate=0.1, momentum=0.0, batch_size=64, epochs=3)  # q = 1: no sampling
     torch.manual_seed(0)
@@ -102,7 +104,7 @@ def test_dp_sgd_without_noise_huge_clip_and_full_batches_matches_plain_training(
     plain.load_state_dict(private.state_dict())
     teacher_logits = torch.randn(64, 10, generator=torch.Generator().manual_seed(1))
 
-    dp_distill(private, data, teacher_logits, settings=settings, dp=DPSettings(0.0, 1e6), alpha=0.5,
+    dp_distill(private, data, teacher_logits, settings=settings, dp=DPSettings(0.0, 1e6, mode), alpha=0.5,
                temperature=2.0, device=CPU, seed=0)
     distill(plain, data, teacher_logits, settings=settings, alpha=0.5, temperature=2.0, device=CPU, seed=0)
 
@@ -110,35 +112,38 @@ def test_dp_sgd_without_noise_huge_clip_and_full_batches_matches_plain_training(
         assert torch.allclose(a, b, atol=1e-5), name
 
 
-def test_dp_sgd_step_respects_the_clipping_bound() -> None:
+@pytest.mark.parametrize("mode", GRAD_SAMPLE_MODES)
+@pytest.mark.parametrize("architecture", ["mlp", "cnn1d"])
+def test_dp_sgd_step_respects_the_clipping_bound(mode: str, architecture: str) -> None:
     # With lr 1, no momentum, no noise and one full batch, the step equals the mean of the
     # clipped per-sample gradients, so its norm is at most C.
     data = _data(32)
     clip = 1e-3
     torch.manual_seed(0)
-    model = build_model("mlp", input_shape=(40,), num_classes=10)
+    model = build_model(architecture, input_shape=(40,), num_classes=10)
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     settings = OptimizerSettings(learning_rate=1.0, momentum=0.0, batch_size=32, epochs=1)
 
-    dp_distill(model, data, None, settings=settings, dp=DPSettings(0.0, clip), alpha=1.0, temperature=1.0,
+    dp_distill(model, data, None, settings=settings, dp=DPSettings(0.0, clip, mode), alpha=1.0, temperature=1.0,
                device=CPU, seed=0)
 
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     step = (after - before).norm().item()
     assert 0 < step <= clip * (1 + 1e-4)
     torch.manual_seed(0)
-    unclipped = build_model("mlp", input_shape=(40,), num_classes=10)
+    unclipped = build_model(architecture, input_shape=(40,), num_classes=10)
     distill(unclipped, data, None, settings=settings, alpha=1.0, temperature=1.0, device=CPU, seed=0)
     plain_step = (torch.cat([p.detach().flatten() for p in unclipped.parameters()]) - before).norm().item()
     assert plain_step > 100 * clip  # the bound is doing the work
 
 
-def test_dp_sgd_returns_the_history_entry_and_leaves_a_plain_module() -> None:
+@pytest.mark.parametrize("mode", GRAD_SAMPLE_MODES)
+def test_dp_sgd_returns_the_history_entry_and_leaves_a_plain_module(mode: str) -> None:
     data = _data(100)
     model = build_model("cnn1d", input_shape=(40,), num_classes=10)
     settings = OptimizerSettings(learning_rate=0.05, momentum=0.9, batch_size=10, epochs=2)
 
-    stats, entry = dp_distill(model, data, None, settings=settings, dp=DPSettings(1.0, 1.0), alpha=1.0,
+    stats, entry = dp_distill(model, data, None, settings=settings, dp=DPSettings(1.0, 1.0, mode), alpha=1.0,
                               temperature=1.0, device=CPU, seed=3)
 
     assert entry == (1.0, sample_rate(10, 100), steps_per_epoch(10, 100) * 2) == (1.0, 0.1, 20)
@@ -147,13 +152,14 @@ def test_dp_sgd_returns_the_history_entry_and_leaves_a_plain_module() -> None:
     assert not any(hasattr(p, "grad_sample") and p.grad_sample is not None for p in model.parameters())
 
 
-def test_dp_sgd_survives_empty_poisson_batches() -> None:
+@pytest.mark.parametrize("mode", GRAD_SAMPLE_MODES)
+def test_dp_sgd_survives_empty_poisson_batches(mode: str) -> None:
     # q = 1/50 on 50 records: about a third of the steps sample nobody.
     data = _data(50)
     model = build_model("mlp", input_shape=(40,), num_classes=10)
     settings = OptimizerSettings(learning_rate=0.05, momentum=0.0, batch_size=1, epochs=2)
 
-    stats, entry = dp_distill(model, data, None, settings=settings, dp=DPSettings(1.0, 1.0), alpha=1.0,
+    stats, entry = dp_distill(model, data, None, settings=settings, dp=DPSettings(1.0, 1.0, mode), alpha=1.0,
                               temperature=1.0, device=CPU, seed=0)
 
     assert entry[2] == 100
@@ -175,4 +181,4 @@ def test_dp_settings_reject_bad_values() -> None:
     with pytest.raises(ValueError, match="noise_multiplier"):
         DPSettings(-1.0, 1.0)
     with pytest.raises(ValueError, match="grad_sample_mode"):
-        DPSettings(1.0, 1.0, "ghost")
+        DPSettings(1.0, 1.0, "vmap")
