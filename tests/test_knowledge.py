@@ -127,7 +127,9 @@ def test_dkd_parts_reweighted_by_teacher_non_target_mass_reproduce_soft_target_l
 
     # Assert
     recombined = tckd.double() + (1 - p_target) * nckd.double()
-    np.testing.assert_allclose(recombined.numpy(), kd.double().numpy(), atol=1e-5, rtol=1e-5)
+    # float32 rounding, scaled by T^2, reaches a few 1e-5 at T = 10 (it depends on the CPU's kernels).
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-9
+    np.testing.assert_allclose(recombined.numpy(), kd.double().numpy(), atol=tolerance, rtol=tolerance)
 
 
 def test_decoupled_kd_weights_combine_the_numpy_parts() -> None:
