@@ -81,12 +81,14 @@ def rounds_csv(rounds: Sequence[Mapping[str, Any]]) -> str:
 
 def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
     """Save a plot of global (and mean client) accuracy per round."""
-    import matplotlib
+    # The object API with the Agg canvas: no pyplot, so no global backend switch and no global
+    # figure state (pyplot imported from two threads at once can fail half-initialized).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
     xs = [r["round"] for r in rounds]
     lines = (
         ("global_accuracy", "o-", "global student (server test set)"),
@@ -106,7 +108,6 @@ def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
     write_atomic(path, buffer.getvalue())
 
 

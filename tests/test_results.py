@@ -155,3 +155,19 @@ def test_results_writer_nested_nan_and_infinity_become_null(tmp_path: Path) -> N
     document = json.loads((tmp_path / "results.json").read_text(), parse_constant=refuse)
     assert document["rounds"][0]["epsilon_per_client"] == {"1": None, "2": 0.5}
     assert document["rounds"][0]["values"] == [None, 1.0]
+
+
+def test_accuracy_plot_is_a_png_drawn_without_pyplot(tmp_path: Path) -> None:
+    # pyplot's global state broke a simulation once (imported half-initialized from two threads).
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from pathlib import Path; from fedkd.results import plot_accuracy; "
+        f"plot_accuracy([{{'round': 0, 'global_accuracy': 0.1}}, {{'round': 1, 'global_accuracy': 0.5}}], "
+        f"Path({str(tmp_path / 'a.png')!r}), 't'); print('matplotlib.pyplot' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+
+    assert done.stdout.strip() == "False"
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
