@@ -1,0 +1,65 @@
+"""The methods page: every row's run config is valid, and the table compares each row with its baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from simulations import methods_page
+from simulations.methods_page import BASELINE_OF, METHODS, NOT_APPLICABLE, SETTINGS, _dataset, _values, table_lines
+from simulations.run import resolved_config
+
+
+@pytest.mark.parametrize("key", list(SETTINGS))
+def test_every_applicable_row_of_every_setting_is_a_valid_config_differing_in_its_overrides(key: str) -> None:
+    setting = SETTINGS[key]
+    for method in setting.methods or METHODS:
+        if (method, _dataset(setting)) in NOT_APPLICABLE:
+            continue
+        values = _values(key, method, 0, 10)
+        config = resolved_config(values)  # validates every key
+        for name, value in METHODS[method].items():
+            assert config.to_dict()[name] == value, (key, method, name)
+        assert values["run-name"] == _values(key, method, 0, 10)["run-name"] != _values(key, method, 1, 10)["run-name"]
+
+
+def _run(final: float, seconds: float = 1.0) -> dict[str, Any]:
+    return {"final": final, "best": final, "rounds_to_target": None, "bytes_per_round": 2e6,
+            "seconds_per_round": seconds, "teacher_accuracy": 0.5, "agreement": 0.4}
+
+
+def test_table_compares_each_row_with_its_own_baseline_and_shows_mean_and_spread() -> None:
+    cells = {
+        "CE-only FedAvg": {"runs": [_run(0.50), _run(0.60)]},
+        "CE-only, 90% labels hidden": {"runs": [_run(0.20), _run(0.30)]},
+        "KD, 90% labels hidden": {"runs": [_run(0.40, 2.0), _run(0.50, 2.0)]},
+        "attention transfer": {"not_applicable": "no map"},
+    }
+    data = {"table": {"s": {"setting": "S", "target": 0.9, "rounds": 10, "cells": cells}}}
+
+    lines = table_lines(data)
+
+    hidden = next(line for line in lines if line.startswith("| KD, 90% labels hidden"))
+    assert BASELINE_OF["KD, 90% labels hidden"] == "CE-only, 90% labels hidden"
+    assert "| 45.0 ± 7.1 |" in hidden and "| +20.0 |" in hidden and "| 2.00x |" in hidden
+    assert "not reached (0/2)" in hidden
+    assert any(line.startswith("| attention transfer | n/a: no map") for line in lines)
+
+
+def test_reuse_only_runs_nothing_and_leaves_out_cells_without_finished_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    finished = {("mnist1d-dir0.5-ce-only-fedavg-seed1-r10"): [{"round": 0, "global_accuracy": 0.1,
+                                                               "bytes_sent": 0, "bytes_received": 0,
+                                                               "round_seconds": 0.0},
+                                                              {"round": 1, "global_accuracy": 0.5,
+                                                               "bytes_sent": 10, "bytes_received": 5,
+                                                               "round_seconds": 1.0}]}
+    monkeypatch.setattr(methods_page, "finished_run", lambda values: finished.get(values["run-name"]))
+    monkeypatch.setattr(methods_page, "run_or_reuse", lambda **_: pytest.fail("reuse-only must not run"))
+    monkeypatch.setattr("fedkd.data.registry.load_dataset", lambda *a, **k: None)
+
+    table = methods_page.measure(["mnist1d-dir0.5"], ["CE-only FedAvg", "Hinton KD"], [0, 1], 10, reuse_only=True)
+
+    cells = table["mnist1d-dir0.5"]["cells"]
+    assert list(cells) == ["CE-only FedAvg"] and cells["CE-only FedAvg"]["seeds"] == [1]
+    assert cells["CE-only FedAvg"]["runs"][0]["final"] == 0.5
