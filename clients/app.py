@@ -114,8 +114,10 @@ def _train_legacy(msg: Message, context: Context) -> Message:
 def evaluate_student(msg: Message, context: Context) -> Message:
     """Evaluate the global student on this site's local test split, beside the site's teacher.
 
-    Transfer metrics: ``agreement`` (student and teacher top-1 predictions agree)
-    and ``retention`` (student accuracy / teacher accuracy).
+    Transfer metrics: ``teacher-accuracy`` and ``agreement`` (student and teacher
+    top-1 predictions agree); the server turns them into accuracy retention. Every
+    reply carries the same keys: a site without a test split reports zeros over
+    ``num-examples`` 0, which the server skips.
     """
     config = config_of(msg)
     site = load_site(config, context.node_config)
@@ -125,10 +127,8 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     metrics = MetricRecord({"num-examples": stats.num_examples, "accuracy": stats.accuracy, "loss": stats.loss})
     if config.client_dp != "none":
         metrics["dp-weight"] = 1
+    metrics["teacher-accuracy"], metrics["agreement"] = 0.0, 0.0
     if len(site.test):
         transfer = transfer_metrics(student, teacher.test_logits, site.test, resolve_device(config.student_device))
-        metrics["teacher-accuracy"] = transfer.teacher_accuracy
-        metrics["agreement"] = transfer.agreement
-        if transfer.retention is not None:
-            metrics["retention"] = transfer.retention
+        metrics["teacher-accuracy"], metrics["agreement"] = transfer.teacher_accuracy, transfer.agreement
     return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)

@@ -131,7 +131,12 @@ def _metrics(stats: TrainStats, config: FedKDConfig, context: Context, extra: Me
 
 
 def _teacher_accuracy(site: SiteData, teacher: Teacher) -> Metrics:
-    """The teacher's accuracy on the local test split, when the site has one."""
+    """The teacher's accuracy on the local test split and that split's size.
+
+    Every reply carries both keys (Flower refuses to aggregate replies whose keys differ);
+    a site without a test split reports accuracy 0 over 0 test examples, which the server skips.
+    """
     if not len(site.test):
-        return {}
-    return {"teacher-accuracy": accuracy_of(teacher.test_logits, torch.from_numpy(site.test.y)).accuracy}
+        return {"teacher-accuracy": 0.0, "test-examples": 0}
+    accuracy = accuracy_of(teacher.test_logits, torch.from_numpy(site.test.y)).accuracy
+    return {"teacher-accuracy": accuracy, "test-examples": len(site.test)}

@@ -36,7 +36,9 @@ def _weighted_mean(rows: list[MetricRecord], key: str, weight_key: str) -> float
 
 
 def _values(rows: list[MetricRecord], key: str, weight_key: str) -> list[float]:
-    return [float(r[key]) for r in rows if key in r and float(r[weight_key]) > 0]  # type: ignore[arg-type]
+    """``key`` of the rows whose ``weight_key`` is positive (or absent)."""
+    return [float(r[key]) for r in rows  # type: ignore[arg-type]
+            if key in r and (weight_key not in r or float(r[weight_key]) > 0)]  # type: ignore[arg-type]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -105,7 +107,7 @@ class RoundRecorder:
             "clients_trained": len(rows),
             "train_examples": int(sum(float(r[weight_key]) for r in rows)),  # type: ignore[arg-type]
         }
-        teacher = _mean(_values(rows, "teacher-accuracy", weight_key))
+        teacher = _mean(_values(rows, "teacher-accuracy", "test-examples"))
         if teacher is not None:
             self._train["teacher_accuracy_mean"] = teacher
         self._train.update(privacy_summary(rows))
@@ -113,7 +115,8 @@ class RoundRecorder:
 
     def aggregate_evaluate(self, records: list[RecordDict], weight_key: str) -> MetricRecord:
         """Evaluate-metrics callback: client accuracy (example-weighted mean, min, max) and transfer metrics
-        (student-teacher agreement, accuracy retention), example-weighted."""
+        (student-teacher agreement, example-weighted; accuracy retention, the ratio of the example-weighted
+        student and teacher accuracies)."""
         weight_key = "num-examples"
         rows = _metrics(records)
         accuracies = _values(rows, "accuracy", weight_key)
@@ -125,8 +128,12 @@ class RoundRecorder:
             "clients_evaluated": len(rows),
             "teacher_accuracy_mean": _mean(_values(rows, "teacher-accuracy", weight_key)),
             "agreement_mean": _weighted_mean(rows, "agreement", weight_key),
-            "retention_mean": _weighted_mean(rows, "retention", weight_key),
         }
+        # Retention: student accuracy over teacher accuracy, both example-weighted over the same splits
+        # (a ratio of means: a site whose teacher scores 0 cannot make it undefined).
+        teacher = _weighted_mean(rows, "teacher-accuracy", weight_key)
+        student = self._evaluate["client_accuracy_mean"]
+        self._evaluate["retention_mean"] = student / teacher if student is not None and teacher else None
         return _record({k.replace("_", "-"): v for k, v in self._evaluate.items()})
 
     def evaluate(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:

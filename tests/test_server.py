@@ -191,3 +191,29 @@ def test_layered_strategy_without_client_dp_only_adds_the_round_hooks() -> None:
     layered, user_privacy = layer_strategy(base, config, num_nodes=3)
 
     assert layered.inner is base and user_privacy is None  # type: ignore[attr-defined]
+
+
+def test_round_recorder_skips_sites_without_a_test_split_and_reports_retention_as_a_ratio(tmp_path: Path) -> None:
+    # Every reply carries the same keys (Flower refuses to aggregate otherwise); a site without a
+    # test split sends zeros over 0 test examples and must not drag the means down.
+    recorder = RoundRecorder(ResultsWriter(tmp_path, {"dataset": "x"}), lambda arrays: EvalStats(0.5, 0.75, 10),
+                             _Grid(), num_rounds=1)  # type: ignore[arg-type]
+    recorder.evaluate(0, ArrayRecord())
+    train = [_reply(**{"num-examples": 10, "train-loss": 1.0, "train-ce": 1.0, "train-kd": 1.0,
+                       "teacher-accuracy": 0.8, "test-examples": 4}),
+             _reply(**{"num-examples": 5, "train-loss": 1.0, "train-ce": 1.0, "train-kd": 1.0,
+                       "teacher-accuracy": 0.0, "test-examples": 0})]
+    evaluate = [_reply(**{"num-examples": 4, "accuracy": 0.5, "loss": 1.0, "teacher-accuracy": 1.0, "agreement": 0.5}),
+                _reply(**{"num-examples": 1, "accuracy": 0.0, "loss": 1.0, "teacher-accuracy": 0.0, "agreement": 1.0}),
+                _reply(**{"num-examples": 0, "accuracy": 0.0, "loss": 0.0, "teacher-accuracy": 0.0, "agreement": 0.0})]
+
+    train_record = recorder.aggregate_train(train, "num-examples")
+    recorder.aggregate_evaluate(evaluate, "num-examples")
+    recorder.evaluate(1, ArrayRecord())
+
+    assert train_record["teacher-accuracy-mean"] == pytest.approx(0.8)
+    record = json.loads((tmp_path / "results.json").read_text())["rounds"][1]
+    assert record["client_accuracy_mean"] == pytest.approx(2 / 5)
+    assert record["agreement_mean"] == pytest.approx((4 * 0.5 + 1.0) / 5)
+    # (0.4 student) / (0.8 teacher, example-weighted): defined although one site's teacher scored 0
+    assert record["retention_mean"] == pytest.approx(0.5)
