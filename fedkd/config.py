@@ -27,6 +27,13 @@ from fedkd.schedules import SCHEDULES
 
 PARTITIONERS = ("iid", "dirichlet", "pathological")
 CLIENT_DP_MODES = ("none", "server-fixed", "client-fixed", "server-adaptive", "client-adaptive")
+# Opacus accountants and per-sample-gradient modes (fedkd.privacy uses them; defined here so that
+# reading a config does not import Opacus).
+DP_ACCOUNTANTS = ("rdp", "prv")
+# hooks: per-sample gradients from module hooks; functorch: from vmap; ghost: ghost clipping
+# (Li et al., 2022; Bu et al., 2022), per-sample gradient norms without materializing per-sample
+# gradients, then a second backward pass on the loss reweighted by the clipping factors.
+GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
 TEACHER_MODES = ("frozen", "mutual")
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedavgm", "fedyogi", "fedadagrad", "fedmedian")
 
@@ -398,9 +405,10 @@ def _validate(c: FedKDConfig) -> None:
         _check(sigma >= 0, key, sigma, "must be >= 0")
     _check(c.dp_max_grad_norm > 0, "dp-max-grad-norm", c.dp_max_grad_norm, "must be > 0")
     _check(0 < c.dp_delta < 1, "dp-delta", c.dp_delta, "must be in (0, 1)")
-    _check(c.dp_accountant in ("rdp", "prv"), "dp-accountant", c.dp_accountant, "choose one of rdp, prv")
-    _check(c.dp_grad_sample_mode in ("hooks", "functorch", "ghost"), "dp-grad-sample-mode", c.dp_grad_sample_mode,
-           "choose one of hooks, functorch, ghost")
+    _check(c.dp_accountant in DP_ACCOUNTANTS, "dp-accountant", c.dp_accountant,
+           "choose one of " + ", ".join(DP_ACCOUNTANTS))
+    _check(c.dp_grad_sample_mode in GRAD_SAMPLE_MODES, "dp-grad-sample-mode", c.dp_grad_sample_mode,
+           "choose one of " + ", ".join(GRAD_SAMPLE_MODES))
     _check(not c.teacher_dp or c.teacher_dp_noise_multiplier > 0, "teacher-dp-noise-multiplier",
            c.teacher_dp_noise_multiplier, "must be > 0 when teacher-dp is on")
     _check(c.client_dp in CLIENT_DP_MODES, "client-dp", c.client_dp, "choose one of " + ", ".join(CLIENT_DP_MODES))

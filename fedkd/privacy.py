@@ -31,6 +31,7 @@ from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClippi
 from opacus.validators import ModuleValidator
 from torch import nn
 
+from fedkd.config import DP_ACCOUNTANTS, GRAD_SAMPLE_MODES
 from fedkd.data.arrays import ArrayDataset
 from fedkd.objective import LogitKnowledge, sample_losses
 from fedkd.results import write_atomic
@@ -42,8 +43,6 @@ for _handler in list(logging.getLogger().handlers):
     if getattr(_handler.formatter, "_fmt", None) == "%(asctime)s:%(levelname)s:%(message)s":
         logging.getLogger().removeHandler(_handler)
 
-ACCOUNTANTS = ("rdp", "prv")
-
 # What a site's reported epsilon covers, by the code sites report it with.
 PRIVACY_SCOPES: dict[int, str] = {
     0: "no DP: no privacy guarantee",
@@ -52,10 +51,6 @@ PRIVACY_SCOPES: dict[int, str] = {
     2: "the student's and the teacher's DP-SGD on this site's records, composed into one figure",
     3: "the student's DP-SGD; the teacher is declared trained on non-sensitive data",
 }
-# hooks: per-sample gradients from module hooks; functorch: from vmap; ghost: ghost clipping
-# (Li et al., 2022; Bu et al., 2022), per-sample gradient norms without materializing per-sample
-# gradients, then a second backward pass on the loss reweighted by the clipping factors.
-GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
 
 
 @dataclass(frozen=True)
@@ -90,7 +85,7 @@ def _accountant(name: str) -> RDPAccountant | PRVAccountant:
         return RDPAccountant()
     if name == "prv":
         return PRVAccountant()
-    raise ValueError(f"accountant must be one of {ACCOUNTANTS}, got {name!r}")
+    raise ValueError(f"accountant must be one of {DP_ACCOUNTANTS}, got {name!r}")
 
 
 @dataclass
