@@ -22,7 +22,7 @@ from fedkd.feature_knowledge import RELATIONAL_LOSSES
 from fedkd.knowledge import TRUST_MEASURES
 from fedkd.models import INPUT_RANKS, MODELS
 from fedkd.objective import LOGIT_LOSSES
-from fedkd.proxy import PROXY_DATASETS
+from fedkd.proxy import MNIST_DIGITS, PROXY_DATASETS
 from fedkd.schedules import SCHEDULES
 
 PARTITIONERS = ("iid", "dirichlet", "pathological")
@@ -376,6 +376,8 @@ def _validate(c: FedKDConfig) -> None:
     _check(not (scheduled and c.secure_aggregation), "secure-aggregation", c.secure_aggregation,
            "runs Flower's legacy workflow, which sends one config for every round: use constant schedules")
     _check(c.server_proxy_size >= 1, "server-proxy-size", c.server_proxy_size, "must be >= 1")
+    _check(not (c.server_distillation and c.dataset == "fashion-mnist") or c.server_proxy_size <= MNIST_DIGITS,
+           "server-proxy-size", c.server_proxy_size, f"the Fashion-MNIST proxy holds {MNIST_DIGITS} MNIST digits")
     _check(c.server_distillation_steps >= 0, "server-distillation-steps", c.server_distillation_steps, "must be >= 0")
     for key, rate in (
         ("server-distillation-learning-rate", c.server_distillation_learning_rate),

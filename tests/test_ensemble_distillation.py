@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
+from fedkd.data import load_dataset
 from fedkd.ensemble_distillation import ensemble_distill, ensemble_logits
 from fedkd.losses import soft_target_loss
 from fedkd.models import build_model
@@ -55,5 +59,21 @@ def test_proxy_set_is_fresh_mnist1d_and_refuses_other_datasets() -> None:
     official = load_mnist1d()
     rows = {r.tobytes() for r in official.train.x} | {r.tobytes() for r in official.test.x}
     assert not any(r.tobytes() in rows for r in proxy)
-    with pytest.raises(ValueError, match="'fashion-mnist'"):
-        load_proxy("fashion-mnist", size=10, seed=0)
+    with pytest.raises(ValueError, match="'digits'"):
+        load_proxy("digits", size=10, seed=0)
+
+
+def test_fashion_mnist_proxy_is_real_mnist_digits_that_no_split_holds(cache_root: Path) -> None:
+    fashion_mnist_splits = load_dataset("fashion-mnist", data_dir=None, cache_dir=cache_root)
+    proxy = load_proxy("fashion-mnist", size=300, seed=0)
+    assert proxy.shape == (300, 28, 28) and proxy.dtype == np.float32
+    assert 0.0 <= proxy.min() and proxy.max() == 1.0
+    assert len({r.tobytes() for r in proxy}) == 300
+    fashion = {r.tobytes() for r in fashion_mnist_splits.train.x} | {r.tobytes() for r in fashion_mnist_splits.test.x}
+    assert not any(r.tobytes() in fashion for r in proxy)
+    # Digits, not clothes: the mean digit is darker (more background) than the mean Fashion-MNIST image.
+    assert proxy.mean() < 0.8 * fashion_mnist_splits.test.x.mean()
+    assert np.array_equal(proxy, load_proxy("fashion-mnist", size=300, seed=0))
+    assert not np.array_equal(proxy, load_proxy("fashion-mnist", size=300, seed=1))
+    with pytest.raises(ValueError, match="5001"):
+        load_proxy("fashion-mnist", size=5001, seed=0)

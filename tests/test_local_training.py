@@ -80,6 +80,9 @@ def test_mutual_teacher_step_trains_a_copy_and_refreshes_its_logits() -> None:
                                             ({"unlabeled-fraction": 1.0}, "unlabeled-fraction"),
                                             ({"server-distillation": True, "dataset": "digits", "teacher": "mlp"},
                                              "server-distillation"),
+                                            ({"server-distillation": True, "dataset": "fashion-mnist",
+                                              "student": "cnn-small", "teacher": "cnn-large",
+                                              "server-proxy-size": 5001}, "server-proxy-size"),
                                             ({"kd-temperature-schedule": "step"}, "kd-temperature-schedule")])
 def test_config_rejects_combinations_it_cannot_honour(values: dict[str, object], key: str) -> None:
     from fedkd.config import ConfigError

@@ -63,3 +63,17 @@ def test_reuse_only_runs_nothing_and_leaves_out_cells_without_finished_runs(monk
     cells = table["mnist1d-dir0.5"]["cells"]
     assert list(cells) == ["CE-only FedAvg"] and cells["CE-only FedAvg"]["seeds"] == [1]
     assert cells["CE-only FedAvg"]["runs"][0]["final"] == 0.5
+
+
+def test_each_setting_runs_its_own_round_count_unless_overridden(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(methods_page, "finished_run", lambda values: asked.append(values["run-name"]))
+    monkeypatch.setattr("fedkd.data.registry.load_dataset", lambda *a, **k: None)
+
+    table = methods_page.measure(["mnist1d-dir0.5", "fmnist-iid"], ["CE-only FedAvg"], [0], reuse_only=True)
+    assert asked == ["mnist1d-dir0.5-ce-only-fedavg-seed0-r10", "fmnist-iid-ce-only-fedavg-seed0-r5"]
+    assert [part["rounds"] for part in table.values()] == [10, 5]
+
+    asked.clear()
+    methods_page.measure(["fmnist-iid"], ["CE-only FedAvg"], [0], 3, reuse_only=True)
+    assert asked == ["fmnist-iid-ce-only-fedavg-seed0-r3"]
