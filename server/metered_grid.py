@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
-from flwr.app import ArrayRecord, Message, RecordDict
+from flwr.app import Array, ArrayRecord, Message, RecordDict
 from flwr.proto.node_pb2 import NodeInfo
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
@@ -31,6 +32,26 @@ def content_bytes(content: RecordDict) -> int:
         else:
             total += sum(len(k) + _value_bytes(v) for k, v in record.items())
     return total
+
+
+def reply_digest(message: Message) -> bytes:
+    """A digest of a reply's content (or its error): an order for replies that no per-run id decides.
+
+    Simulated node ids are drawn at random each run, so ordering by sender would
+    change the floating-point sum of an aggregation from run to run.
+    """
+    digest = hashlib.sha256()
+    if not message.has_content():
+        digest.update(repr((message.error.code, message.error.reason)).encode())
+        return digest.digest()
+    for name in sorted(message.content):
+        record = message.content[name]
+        digest.update(name.encode())
+        for key in sorted(record):
+            value = record[key]
+            digest.update(key.encode())
+            digest.update(value.data if isinstance(value, Array) else repr(value).encode())
+    return digest.digest()
 
 
 class MeteredGrid(Grid):
@@ -77,9 +98,9 @@ class MeteredGrid(Grid):
         return self._received(self.inner.pull_messages(message_ids))
 
     def _received(self, messages: Iterable[Message]) -> list[Message]:
-        # Replies arrive in completion order; sorting by sender makes aggregation
-        # (a floating-point sum) independent of which client finished first.
-        replies = sorted(messages, key=lambda m: m.metadata.src_node_id)
+        # Replies arrive in completion order; sorting by content makes aggregation (a
+        # floating-point sum) independent of which client finished first and of node ids.
+        replies = sorted(messages, key=reply_digest)
         self.bytes_received += sum(content_bytes(m.content) for m in replies if m.has_content())
         self.error_replies += sum(1 for m in replies if m.has_error())
         return replies

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Message, Metadata, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, Metadata, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedProx
 
 from fedkd.config import STRATEGIES, FedKDConfig
@@ -149,21 +149,30 @@ def _message(src: int, dst: int, content: RecordDict) -> Message:
 
 
 class _ReversingGrid:
-    """Answers every message with a reply from its destination, last sender first."""
+    """Answers message i with ``contents[i]`` from its destination, last sender first."""
+
+    def __init__(self, contents: list[RecordDict]):
+        self.contents = contents
 
     def send_and_receive(self, messages: list[Message], *, timeout: float | None = None) -> list[Message]:
-        replies = [_message(m.metadata.dst_node_id, 0, RecordDict({"m": MetricRecord({"x": 1.0})})) for m in messages]
+        replies = [_message(m.metadata.dst_node_id, 0, c) for m, c in zip(messages, self.contents, strict=True)]
         return replies[::-1]
 
 
-def test_metered_grid_orders_replies_by_sender_so_aggregation_is_reproducible() -> None:
-    grid = MeteredGrid(_ReversingGrid())  # type: ignore[arg-type]
-    outgoing = [_message(0, node, RecordDict()) for node in (5, 2, 9)]
+def _content(value: float) -> RecordDict:
+    return RecordDict({"arrays": ArrayRecord({"w": Array(np.full(3, value, dtype=np.float32))}),
+                       "metrics": MetricRecord({"num-examples": 10})})
 
-    replies = list(grid.send_and_receive(outgoing))
 
-    assert [r.metadata.src_node_id for r in replies] == [2, 5, 9]
-    assert grid.bytes_received == 3 * content_bytes(replies[0].content)
+def test_metered_grid_orders_replies_by_content_whatever_the_node_ids_so_aggregation_is_reproducible() -> None:
+    contents = [_content(v) for v in (0.5, 1.5, 2.5)]
+    orders = []
+    for node_ids in ((5, 2, 9), (7, 31, 3)):  # simulated node ids are drawn at random each run
+        grid = MeteredGrid(_ReversingGrid(contents))  # type: ignore[arg-type]
+        replies = list(grid.send_and_receive([_message(0, node, RecordDict()) for node in node_ids]))
+        orders.append([float(r.content["arrays"]["w"].numpy()[0]) for r in replies])
+        assert grid.bytes_received == sum(content_bytes(c) for c in contents)
+    assert orders[0] == orders[1] and sorted(orders[0]) == [0.5, 1.5, 2.5]
 
 
 @pytest.mark.parametrize("mode", ["server-fixed", "client-fixed", "server-adaptive", "client-adaptive"])
