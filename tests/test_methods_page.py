@@ -77,3 +77,12 @@ def test_each_setting_runs_its_own_round_count_unless_overridden(monkeypatch: py
     asked.clear()
     methods_page.measure(["fmnist-iid"], ["CE-only FedAvg"], [0], 3, reuse_only=True)
     assert asked == ["fmnist-iid-ce-only-fedavg-seed0-r3"]
+
+
+def test_table_names_the_rows_a_setting_did_not_run() -> None:
+    cells = {"CE-only FedAvg": {"runs": [_run(0.5)]}, "Hinton KD": {"runs": [_run(0.4)]}}
+    data = {"table": {"bbc-dir0.5": {"setting": "S", "target": 0.9, "rounds": 10, "cells": cells}}}
+
+    note = next(line for line in table_lines(data) if line.startswith("Not run in this setting"))
+
+    assert "pretrained teacher, 90% labels hidden" in note and "Hinton KD" not in note
