@@ -20,7 +20,8 @@ from fedkd.knowledge import attention_transfer, hint_loss, rkd_loss, similarity_
 
 RELATIONAL_LOSSES = ("rkd", "similarity")
 
-# The last hidden activation of each registry architecture: the default layer to take features from.
+# The default layer to take features from: the MLP's last hidden activation; for the CNNs the last
+# convolutional feature map before pooling (attention transfer needs a spatial map; RKD's cost grows with its size).
 FEATURE_LAYERS: dict[str, str] = {
     "mlp": "net.4",
     "cnn1d": "features.5",
