@@ -198,6 +198,20 @@ def _spread(values: list[float], percent: bool = True) -> str:
     return f"{mean:.1f} ± {scale * statistics.stdev(values):.1f}"
 
 
+def _paired_delta(cell: dict[str, Any], base: dict[str, Any]) -> str:
+    """Mean final accuracy of ``cell`` minus its baseline's, in points, over the seeds both ran."""
+    if not base.get("runs"):
+        return ""
+    finals = dict(zip(cell.get("seeds", range(len(cell["runs"]))), (r["final"] for r in cell["runs"]), strict=True))
+    base_finals = dict(zip(base.get("seeds", range(len(base["runs"]))), (r["final"] for r in base["runs"]),
+                           strict=True))
+    common = [seed for seed in finals if seed in base_finals]
+    if not common:
+        return ""
+    delta = 100 * statistics.mean(finals[s] - base_finals[s] for s in common)
+    return f"{delta:+.1f}" if len(common) == len(finals) == len(base_finals) else f"{delta:+.1f} (seeds {common})"
+
+
 def table_lines(data: dict[str, Any]) -> list[str]:
     """The method x setting tables, one per setting."""
     out: list[str] = []
@@ -207,7 +221,8 @@ def table_lines(data: dict[str, Any]) -> list[str]:
         base_seconds = statistics.mean(r["seconds_per_round"] for r in ce_runs) if ce_runs else None
         out += [f"### {part['setting']}, 10 clients, {part['rounds']} rounds", "",
                 f"Target accuracy {100 * part['target']:.0f}%. Accuracy in % (mean ± standard deviation over "
-                "seeds). *vs CE-only*: final accuracy minus that of the CE-only row with the same labels. "
+                "seeds). *vs CE-only*: final accuracy minus that of the CE-only row with the same labels, on the same "
+                "seeds (listed when they are not all of both rows'). "
                 "*Teacher* and *agreement*: the local teachers on their own local test splits, and how often the "
                 "final global student agrees with them there. *Time vs CE*: wall-clock seconds per round over "
                 "CE-only's, from runs that shared the machine with other sweeps (noisy; `bench/method_cost.py` "
@@ -224,9 +239,7 @@ def table_lines(data: dict[str, Any]) -> list[str]:
             reached = [r["rounds_to_target"] for r in runs if r["rounds_to_target"] is not None]
             to_target = (f"{statistics.mean(reached):.1f} ({len(reached)}/{len(runs)} reached)" if reached
                          else f"not reached (0/{len(runs)})")
-            base = cells.get(BASELINE_OF.get(method, "CE-only FedAvg"), {}).get("runs")
-            delta = (f"{100 * (statistics.mean(finals) - statistics.mean(r['final'] for r in base)):+.1f}"
-                     if base else "")
+            delta = _paired_delta(cell, cells.get(BASELINE_OF.get(method, "CE-only FedAvg"), {}))
             teacher = [r["teacher_accuracy"] for r in runs if r["teacher_accuracy"] is not None]
             agreement = [r["agreement"] for r in runs if r["agreement"] is not None]
             seconds = statistics.mean(r["seconds_per_round"] for r in runs)

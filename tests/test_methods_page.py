@@ -86,3 +86,17 @@ def test_table_names_the_rows_a_setting_did_not_run() -> None:
     note = next(line for line in table_lines(data) if line.startswith("Not run in this setting"))
 
     assert "pretrained teacher, 90% labels hidden" in note and "Hinton KD" not in note
+
+
+def test_delta_compares_with_the_baseline_on_the_seeds_both_ran() -> None:
+    cells = {
+        "CE-only FedAvg": {"seeds": [0, 1, 2], "runs": [_run(0.50), _run(0.70), _run(0.90)]},
+        "Hinton KD": {"seeds": [1], "runs": [_run(0.60)]},
+        "DKD": {"seeds": [0, 1, 2], "runs": [_run(0.55), _run(0.75), _run(0.95)]},
+    }
+    data = {"table": {"s": {"setting": "S", "target": 0.9, "rounds": 10, "cells": cells}}}
+
+    lines = table_lines(data)
+
+    assert "| -10.0 (seeds [1]) |" in next(line for line in lines if line.startswith("| Hinton KD"))
+    assert "| +5.0 |" in next(line for line in lines if line.startswith("| DKD"))
