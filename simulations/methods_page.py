@@ -5,9 +5,9 @@ student on the same shards; a row differs from "Hinton KD" only in the run-confi
 values listed for it. The CE-only rows are the baselines: FedAvg of the student
 trained on labels alone (with all labels, and with the same labels hidden as in the
 hidden-label row). Columns: final and best global accuracy, rounds to reach the
-setting's target accuracy, payload bytes per round and seconds per round relative
-to CE-only, mean and spread (sample standard deviation) over seeds. ``docs/results.md``
-shows the same table (``simulations.results_page`` reads ``docs/methods.json``).
+setting's target accuracy, payload bytes per round, mean and spread (sample
+standard deviation) over seeds. ``docs/results.md`` shows the same table
+(``simulations.results_page`` reads ``docs/methods.json``).
 
 Run: ``python -m simulations.methods_page [--settings ...] [--seeds ...] [--rounds N] [--methods ...]``.
 """
@@ -222,22 +222,20 @@ def table_lines(data: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for key, part in data["table"].items():
         cells = part["cells"]
-        ce_runs = cells.get("CE-only FedAvg", {}).get("runs")
-        base_seconds = statistics.mean(r["seconds_per_round"] for r in ce_runs) if ce_runs else None
         out += [f"### {part['setting']}, 10 clients, {part['rounds']} rounds", "",
                 f"Target accuracy {100 * part['target']:.0f}%. Accuracy in % (mean ± standard deviation over "
                 "seeds). *vs CE-only*: final accuracy minus that of the CE-only row with the same labels, on the same "
                 "seeds (listed when they are not all of both rows'). "
                 "*Teacher* and *agreement*: the local teachers on their own local test splits, and how often the "
-                "final global student agrees with them there. *Time vs CE*: wall-clock seconds per round over "
-                "CE-only's, from runs that shared the machine with other sweeps (noisy; `bench/method_cost.py` "
-                "measures the local round alone).", "",
+                "final global student agrees with them there. Cost in time is not a column: these runs shared "
+                "the machine with other sweeps, so their wall-clock times are not comparable; "
+                "`bench/method_cost.py` measures each method's local round alone.", "",
                 "| method | final accuracy | best accuracy | rounds to target | vs CE-only (final, points) | "
-                "teacher accuracy (local test) | student-teacher agreement | MB per round | time per round vs CE |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "teacher accuracy (local test) | student-teacher agreement | MB per round |",
+                "|---|---|---|---|---|---|---|---|"]
         for method, cell in cells.items():
             if "not_applicable" in cell:
-                out.append(f"| {method} | n/a: {cell['not_applicable']} | | | | | | | |")
+                out.append(f"| {method} | n/a: {cell['not_applicable']} | | | | | | |")
                 continue
             runs = cell["runs"]
             finals = [r["final"] for r in runs]
@@ -247,12 +245,10 @@ def table_lines(data: dict[str, Any]) -> list[str]:
             delta = _paired_delta(cell, cells.get(BASELINE_OF.get(method, "CE-only FedAvg"), {}))
             teacher = [r["teacher_accuracy"] for r in runs if r["teacher_accuracy"] is not None]
             agreement = [r["agreement"] for r in runs if r["agreement"] is not None]
-            seconds = statistics.mean(r["seconds_per_round"] for r in runs)
-            relative = f"{seconds / base_seconds:.2f}x" if base_seconds else "-"
             out.append(
                 f"| {method} | {_spread(finals)} | {_spread([r['best'] for r in runs])} | {to_target} | {delta} | "
                 f"{_spread(teacher) if teacher else '-'} | {_spread(agreement) if agreement else '-'} | "
-                f"{statistics.mean(r['bytes_per_round'] for r in runs) / 1e6:.2f} | {relative} |")
+                f"{statistics.mean(r['bytes_per_round'] for r in runs) / 1e6:.2f} |")
         setting = SETTINGS.get(key)
         missing = [m for m in (setting.methods or METHODS) if m not in cells] if setting else []
         if missing:
