@@ -75,9 +75,9 @@ class FedKDConfig:
     kd_alpha: float = field(
         default=0.5, metadata=_doc("Weight of the hard-label CE term; 1 is CE only (no distillation).")
     )
-    kd_temperature: float = field(default=4.0, metadata=_doc("Softening temperature T (> 0); the start of a schedule."))
+    kd_temperature: float = field(default=8.0, metadata=_doc("Softening temperature T (> 0); the start of a schedule."))
     kd_temperature_schedule: str = field(
-        default="constant",
+        default="linear",
         metadata=_doc("Temperature over rounds: constant, linear or cosine to kd-temperature-final."),
     )
     kd_temperature_final: float = field(default=2.0, metadata=_doc("Temperature in the last round of a schedule."))
@@ -374,7 +374,8 @@ def _validate(c: FedKDConfig) -> None:
            c.server_distillation, "needs each client's student; it cannot combine with secure-aggregation or client-dp")
     scheduled = c.kd_temperature_schedule != "constant" or c.kd_alpha_schedule != "constant"
     _check(not (scheduled and c.secure_aggregation), "secure-aggregation", c.secure_aggregation,
-           "runs Flower's legacy workflow, which sends one config for every round: use constant schedules")
+           "runs Flower's legacy workflow, which sends one config for every round: set "
+           "kd-temperature-schedule=constant and kd-alpha-schedule=constant (the default temperature is a schedule)")
     _check(c.server_proxy_size >= 1, "server-proxy-size", c.server_proxy_size, "must be >= 1")
     _check(not (c.server_distillation and c.dataset == "fashion-mnist") or c.server_proxy_size <= MNIST_DIGITS,
            "server-proxy-size", c.server_proxy_size, f"the Fashion-MNIST proxy holds {MNIST_DIGITS} MNIST digits")

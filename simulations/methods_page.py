@@ -25,6 +25,7 @@ from importlib.metadata import version
 from typing import Any
 
 from fedkd.results import write_atomic
+from simulations.pinned import HINTON_KD
 from simulations.results_page import CACHE, ROOT, SWEEP
 from simulations.run import finished_run, run_or_reuse
 
@@ -64,11 +65,6 @@ SETTINGS = {
                                          "CE-only, 90% labels hidden", "KD, 90% labels hidden",
                                          "pretrained teacher, 90% labels hidden")),
 }
-
-# Every row starts from Hinton KD as the table measured it, pinned here so that the table does not
-# shift when fedkd's defaults do (a row's overrides apply on top).
-HINTON: dict[str, Any] = {"kd-alpha": 0.5, "kd-temperature": 4.0, "kd-temperature-schedule": "constant",
-                          "kd-alpha-schedule": "constant", "kd-logit-loss": "soft-target"}
 
 METHODS: dict[str, dict[str, Any]] = {
     "CE-only FedAvg": {"kd-alpha": 1.0},
@@ -124,7 +120,7 @@ def _values(key: str, method: str, seed: int, rounds: int) -> dict[str, Any]:
     setting = SETTINGS[key]
     values: dict[str, Any] = {"experiment": setting.experiment, "cache-dir": str(CACHE),
                               "output-dir": str(SWEEP / "methods"), "num-server-rounds": rounds, "seed": seed,
-                              **HINTON, **dict(setting.overrides), **METHODS[method]}
+                              **HINTON_KD, **dict(setting.overrides), **METHODS[method]}
     if method.startswith("pretrained teacher"):
         values["teacher-checkpoint"] = str(PRETRAINED[_dataset(setting)][0])
     slug = "".join(c if c.isalnum() else "-" for c in method.lower()).strip("-")

@@ -29,6 +29,7 @@ from typing import Any
 
 from fedkd.privacy import PRIVACY_SCOPES
 from fedkd.results import write_atomic
+from simulations.pinned import HINTON_KD
 from simulations.results_page import CACHE, ROOT, SWEEP
 from simulations.run import finished_run, run_or_reuse
 
@@ -59,7 +60,7 @@ def _values(dataset: str, epsilon: float | None, mode: dict[str, Any], quick: bo
         values.update({"num-server-rounds": 2, "teacher-epochs": 5})
     tag = "-".join(f"{k}={v}" for k, v in sorted(values.items()) if k not in ("cache-dir", "output-dir"))
     values["run-name"] = tag.replace("/", "_").replace(" ", "")
-    return values
+    return {**HINTON_KD, **values}  # pinned after naming: the names of the measured runs stay
 
 
 def _cell(rounds: list[dict[str, Any]]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from typing import Any
 from fedkd.config import FedKDConfig
 from fedkd.results import write_atomic
 from simulations.baselines import centralized_student, centralized_teacher, local_teachers
+from simulations.pinned import HINTON_KD
 from simulations.run import resolved_config, run_or_reuse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,7 @@ QUICK = (Setting("MNIST-1D", "IID", "mnist1d-iid.yaml", 3, (("num-server-rounds"
 def _run_config(setting: Setting, kd: bool) -> dict[str, Any]:
     name = f"{Path(setting.experiment).stem}-{'kd' if kd else 'ce'}-n{setting.num_clients}"
     values: dict[str, Any] = {"experiment": setting.experiment, "cache-dir": str(CACHE),
-                              "output-dir": str(SWEEP), "run-name": name, **dict(setting.overrides)}
+                              "output-dir": str(SWEEP), "run-name": name, **HINTON_KD, **dict(setting.overrides)}
     if not kd:
         values["kd-alpha"] = 1.0
     return values

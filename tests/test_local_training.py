@@ -83,9 +83,15 @@ def test_mutual_teacher_step_trains_a_copy_and_refreshes_its_logits() -> None:
                                             ({"server-distillation": True, "dataset": "fashion-mnist",
                                               "student": "cnn-small", "teacher": "cnn-large",
                                               "server-proxy-size": 5001}, "server-proxy-size"),
-                                            ({"kd-temperature-schedule": "step"}, "kd-temperature-schedule")])
+                                            ({"kd-temperature-schedule": "step"}, "kd-temperature-schedule"),
+                                            ({"secure-aggregation": True}, "kd-temperature-schedule=constant")])
 def test_config_rejects_combinations_it_cannot_honour(values: dict[str, object], key: str) -> None:
     from fedkd.config import ConfigError
 
     with pytest.raises(ConfigError, match=key):
         FedKDConfig.from_mapping(values)
+
+
+def test_secure_aggregation_runs_with_a_constant_temperature() -> None:
+    config = FedKDConfig.from_mapping({"secure-aggregation": True, "kd-temperature-schedule": "constant"})
+    assert config.secure_aggregation and config.kd_temperature_schedule == "constant"

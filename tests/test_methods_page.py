@@ -105,7 +105,7 @@ def test_delta_compares_with_the_baseline_on_the_seeds_both_ran() -> None:
 def test_rows_pin_hinton_kd_so_the_table_does_not_move_with_the_defaults() -> None:
     hinton = resolved_config(_values("mnist1d-dir0.5", "Hinton KD", 0, 10)).to_dict()
     schedule = resolved_config(_values("mnist1d-dir0.5", "T schedule 8 -> 2 (linear)", 0, 10)).to_dict()
-    assert all(hinton[key] == value for key, value in methods_page.HINTON.items())
+    assert all(hinton[key] == value for key, value in methods_page.HINTON_KD.items())
     assert (schedule["kd-temperature"], schedule["kd-temperature-schedule"]) == (8.0, "linear")
 
 
