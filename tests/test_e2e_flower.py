@@ -110,7 +110,8 @@ def test_secure_aggregation_gives_the_weighted_average_of_the_sites_students(tmp
     from fedkd.student import build_student
 
     overrides = {"num-server-rounds": 1, "teacher-epochs": 3, "secure-aggregation": True,
-                 "kd-temperature-schedule": "constant", "output-dir": str(tmp_path), "run-name": "secagg", "cache-dir": str(tmp_path / "cache")}
+                 "kd-temperature-schedule": "constant", "output-dir": str(tmp_path), "run-name": "secagg",
+                 "cache-dir": str(tmp_path / "cache")}
 
     folder = run_simulation(num_supernodes=3, run_config=overrides, echo=False, timeout=600)
 
