@@ -199,13 +199,16 @@ def _spread(values: list[float], percent: bool = True) -> str:
     return f"{mean:.1f} ± {scale * statistics.stdev(values):.1f}"
 
 
+def _finals_by_seed(cell: dict[str, Any]) -> dict[int, float]:
+    runs = cell["runs"]
+    return dict(zip(cell.get("seeds", range(len(runs))), (r["final"] for r in runs), strict=True))
+
+
 def _paired_delta(cell: dict[str, Any], base: dict[str, Any]) -> str:
     """Mean final accuracy of ``cell`` minus its baseline's, in points, over the seeds both ran."""
     if not base.get("runs"):
         return ""
-    finals = dict(zip(cell.get("seeds", range(len(cell["runs"]))), (r["final"] for r in cell["runs"]), strict=True))
-    base_finals = dict(zip(base.get("seeds", range(len(base["runs"]))), (r["final"] for r in base["runs"]),
-                           strict=True))
+    finals, base_finals = _finals_by_seed(cell), _finals_by_seed(base)
     common = [seed for seed in finals if seed in base_finals]
     if not common:
         return ""
