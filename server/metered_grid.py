@@ -34,11 +34,16 @@ def content_bytes(content: RecordDict) -> int:
     return total
 
 
+# Reply keys that name the sender: simulated node ids are drawn at random each run.
+SENDER_KEYS = frozenset({"node-id"})
+
+
 def reply_digest(message: Message) -> bytes:
     """A digest of a reply's content (or its error): an order for replies that no per-run id decides.
 
-    Simulated node ids are drawn at random each run, so ordering by sender would
-    change the floating-point sum of an aggregation from run to run.
+    Simulated node ids are drawn at random each run, so ordering by sender (or by
+    content that names the sender, :data:`SENDER_KEYS`) would change the
+    floating-point sum of an aggregation from run to run.
     """
     digest = hashlib.sha256()
     if not message.has_content():
@@ -47,7 +52,7 @@ def reply_digest(message: Message) -> bytes:
     for name in sorted(message.content):
         record = message.content[name]
         digest.update(name.encode())
-        for key in sorted(record):
+        for key in sorted(set(record) - SENDER_KEYS):
             value = record[key]
             digest.update(key.encode())
             digest.update(value.data if isinstance(value, Array) else repr(value).encode())

@@ -159,15 +159,16 @@ class _ReversingGrid:
         return replies[::-1]
 
 
-def _content(value: float) -> RecordDict:
+def _content(value: float, node_id: int) -> RecordDict:
+    # Like a site's train reply, the metrics name the sender.
     return RecordDict({"arrays": ArrayRecord({"w": Array(np.full(3, value, dtype=np.float32))}),
-                       "metrics": MetricRecord({"num-examples": 10})})
+                       "metrics": MetricRecord({"num-examples": 10, "node-id": node_id})})
 
 
 def test_metered_grid_orders_replies_by_content_whatever_the_node_ids_so_aggregation_is_reproducible() -> None:
-    contents = [_content(v) for v in (0.5, 1.5, 2.5)]
     orders = []
     for node_ids in ((5, 2, 9), (7, 31, 3)):  # simulated node ids are drawn at random each run
+        contents = [_content(v, node) for v, node in zip((0.5, 1.5, 2.5), node_ids, strict=True)]
         grid = MeteredGrid(_ReversingGrid(contents))  # type: ignore[arg-type]
         replies = list(grid.send_and_receive([_message(0, node, RecordDict()) for node in node_ids]))
         orders.append([float(r.content["arrays"]["w"].numpy()[0]) for r in replies])
