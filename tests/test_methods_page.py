@@ -88,6 +88,28 @@ def test_table_names_the_rows_a_setting_did_not_run() -> None:
     assert "pretrained teacher, 90% labels hidden" in note and "Hinton KD" not in note
 
 
+def test_table_names_the_rows_run_on_fewer_seeds_and_why() -> None:
+    cells = {"CE-only FedAvg": {"seeds": [0, 1, 2], "runs": [_run(0.5)] * 3},
+             "RKD (distance + angle)": {"seeds": [0], "runs": [_run(0.4)]},
+             "DKD": {"seeds": [0, 1], "runs": [_run(0.4)] * 2},
+             "attention transfer": {"not_applicable": "no map"}}
+    data = {"table": {"s": {"setting": "S", "target": 0.9, "rounds": 10, "cells": cells}}}
+
+    note = next(line for line in table_lines(data) if line.startswith("Run on fewer seeds"))
+
+    assert "RKD (distance + angle) (seeds [0]; its angle term costs" in note
+    assert "DKD (seeds [0, 1])" in note
+    assert "CE-only FedAvg (" not in note and "attention" not in note
+
+
+def test_no_fewer_seeds_note_when_every_row_has_the_same_seeds() -> None:
+    cells = {"CE-only FedAvg": {"seeds": [0, 1], "runs": [_run(0.5)] * 2},
+             "DKD": {"seeds": [0, 1], "runs": [_run(0.4)] * 2}}
+    data = {"table": {"s": {"setting": "S", "target": 0.9, "rounds": 10, "cells": cells}}}
+
+    assert not any(line.startswith("Run on fewer seeds") for line in table_lines(data))
+
+
 def test_delta_compares_with_the_baseline_on_the_seeds_both_ran() -> None:
     cells = {
         "CE-only FedAvg": {"seeds": [0, 1, 2], "runs": [_run(0.50), _run(0.70), _run(0.90)]},
