@@ -261,7 +261,7 @@ def table_lines(data: dict[str, Any]) -> list[str]:
 
 def _fewer_seeds(cells: dict[str, Any]) -> list[str]:
     """Each row run on fewer seeds than the setting's best-covered row, with its seeds and why."""
-    seeds = {m: cell.get("seeds", []) for m, cell in cells.items() if cell.get("runs")}
+    seeds = {m: list(_finals_by_seed(cell)) for m, cell in cells.items() if cell.get("runs")}
     most = max((len(s) for s in seeds.values()), default=0)
     return [f"{m} (seeds {s}" + (f"; {NOT_RUN_WHY[m]})" if m in NOT_RUN_WHY else ")")
             for m, s in seeds.items() if len(s) < most]
