@@ -23,10 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fedkd.config import FedKDConfig  # noqa: E402
 from fedkd.data.registry import load_dataset  # noqa: E402
 from fedkd.data.site import split_shard  # noqa: E402
+from fedkd.distill.objective import LogitKnowledge  # noqa: E402
+from fedkd.distill.training import OptimizerSettings, distill  # noqa: E402
+from fedkd.io import resolve_cache_dir, write_atomic  # noqa: E402
 from fedkd.models import build_model  # noqa: E402
-from fedkd.privacy import GRAD_SAMPLE_MODES, DPSettings, dp_distill  # noqa: E402
-from fedkd.results import write_atomic  # noqa: E402
-from fedkd.train import OptimizerSettings, distill  # noqa: E402
+from fedkd.privacy.dp_settings import GRAD_SAMPLE_MODES, DPSettings  # noqa: E402
+from fedkd.privacy.dp_sgd import dp_distill  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "dp_overhead.json"
 SETTINGS = {"mnist1d": {"student": "mlp"}, "fashion-mnist": {"student": "cnn-small", "teacher": "cnn-large"}}
@@ -53,12 +55,14 @@ def measure(dataset: str, overrides: dict[str, str], cache: Path) -> dict[str, f
         return build_model(config.student, input_shape=splits.input_shape, num_classes=splits.num_classes)
 
     figures = {"plain_seconds": statistics.median(
-        _time(lambda: distill(student(), site.train, logits, settings=settings, alpha=0.5, temperature=4.0,
+        _time(lambda: distill(student(), site.train, logits, settings=settings,
+                              objective=LogitKnowledge(alpha=0.5, temperature=4.0),
                               device=device, seed=0)) for _ in range(REPEATS))}
     for mode in GRAD_SAMPLE_MODES:
         seconds = statistics.median(
             _time(lambda mode=mode: dp_distill(student(), site.train, logits, settings=settings,
-                                               dp=DPSettings(1.0, 1.0, mode), alpha=0.5, temperature=4.0,
+                                               dp=DPSettings(1.0, 1.0, mode),
+                                               objective=LogitKnowledge(alpha=0.5, temperature=4.0),
                                                device=device, seed=0)) for _ in range(REPEATS))
         figures[f"dp_{mode}_seconds"] = seconds
         figures[f"ratio_dp_{mode}_over_plain"] = seconds / figures["plain_seconds"]
@@ -67,7 +71,7 @@ def measure(dataset: str, overrides: dict[str, str], cache: Path) -> dict[str, f
 
 def main() -> None:
     """Measure every dataset and print and save the figures."""
-    cache = Path.home() / ".cache" / "fedkd"
+    cache = resolve_cache_dir()
     results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "torch": torch.__version__,
                "threads": torch.get_num_threads()}
     for dataset, overrides in SETTINGS.items():

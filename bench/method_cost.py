@@ -28,16 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fedkd.config import FedKDConfig, load_experiment  # noqa: E402
 from fedkd.data.registry import load_dataset  # noqa: E402
 from fedkd.data.site import split_shard  # noqa: E402
-from fedkd.local_training import (  # noqa: E402
-    feature_teacher,
-    labelled_mask,
-    logit_knowledge,
-    mutual_teacher_step,
-)
+from fedkd.distill.hidden_labels import labelled_mask  # noqa: E402
+from fedkd.distill.mutual import mutual_teacher_step  # noqa: E402
+from fedkd.distill.site_round import feature_teacher, logit_knowledge  # noqa: E402
+from fedkd.distill.training import OptimizerSettings, distill  # noqa: E402
+from fedkd.evaluation import predict_logits  # noqa: E402
+from fedkd.io import resolve_cache_dir, write_atomic  # noqa: E402
 from fedkd.models import build_model  # noqa: E402
-from fedkd.results import write_atomic  # noqa: E402
 from fedkd.teacher import Teacher, freeze  # noqa: E402
-from fedkd.train import OptimizerSettings, distill, predict_logits  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "method_cost.json"
 EXPERIMENTS = {"mnist1d": "mnist1d-dirichlet.yaml", "fashion-mnist": "fashion-mnist-dirichlet.yaml"}
@@ -108,7 +106,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cache = Path.home() / ".cache" / "fedkd"
+    cache = resolve_cache_dir()
     results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
                "repeats": REPEATS, "datasets": {d: measure(d, cache) for d in args.datasets}}
     write_atomic(OUT, json.dumps(results, indent=1).encode())

@@ -31,10 +31,15 @@ from clients.site import load_site, load_teacher  # noqa: E402
 from fedkd.config import FedKDConfig  # noqa: E402
 from fedkd.data.registry import load_dataset  # noqa: E402
 from fedkd.device import resolve_device  # noqa: E402
+from fedkd.distill.schedules import round_values  # noqa: E402
+from fedkd.distill.site_round import logit_knowledge  # noqa: E402
+from fedkd.distill.training import OptimizerSettings, distill  # noqa: E402
+from fedkd.evaluation import evaluate  # noqa: E402
+from fedkd.io import write_atomic  # noqa: E402
 from fedkd.models import build_model  # noqa: E402
-from fedkd.results import read_results, write_atomic  # noqa: E402
+from fedkd.node_config import NodeConfig  # noqa: E402
+from fedkd.results import read_results  # noqa: E402
 from fedkd.seeding import derive_seed  # noqa: E402
-from fedkd.train import OptimizerSettings, distill, evaluate  # noqa: E402
 from simulations.run import run_simulation  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "simulation_overhead.json"
@@ -42,7 +47,7 @@ OUT = Path(__file__).resolve().parent / "results" / "simulation_overhead.json"
 
 def plain_loop_round_seconds(config: FedKDConfig, num_clients: int) -> list[float]:
     """Seconds per round of the federated work done sequentially in this process."""
-    nodes = [{"partition-id": i, "num-partitions": num_clients} for i in range(num_clients)]
+    nodes = [NodeConfig(partition_id=i, num_partitions=num_clients) for i in range(num_clients)]
     sites = [load_site(config, node) for node in nodes]
     teachers = [load_teacher(config, node, site) for node, site in zip(nodes, sites, strict=True)]
     splits = load_dataset(config.dataset, data_dir=None, cache_dir=Path(config.cache_dir))
@@ -57,9 +62,9 @@ def plain_loop_round_seconds(config: FedKDConfig, num_clients: int) -> list[floa
         for node, site, teacher in zip(nodes, sites, teachers, strict=True):
             student = build_model(config.student, input_shape=splits.input_shape, num_classes=splits.num_classes)
             student.load_state_dict(global_student.state_dict())
-            stats = distill(student, site.train, teacher.train_logits, settings=settings, alpha=config.kd_alpha,
-                            temperature=config.kd_temperature, device=device,
-                            seed=derive_seed(config.seed, "train", f"partition-{node['partition-id']}", server_round))
+            stats = distill(student, site.train, teacher.train_logits, settings=settings,
+                            objective=logit_knowledge(config, round_values(config, server_round)), device=device,
+                            seed=derive_seed(config.seed, "train", node.identity, server_round))
             states.append(student.state_dict())
             weights.append(stats.num_examples)
         total = sum(weights)

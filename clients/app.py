@@ -25,9 +25,11 @@ from clients.local_round import BudgetSpent, current_teacher, train_round
 from clients.site import load_site
 from fedkd.config import FedKDConfig
 from fedkd.device import resolve_device
+from fedkd.distill.agreement import transfer_metrics
+from fedkd.distill.schedules import RoundValues
+from fedkd.evaluation import evaluate
+from fedkd.node_config import NodeConfig
 from fedkd.student import build_student
-from fedkd.train import evaluate
-from fedkd.transfer import transfer_metrics
 
 app = ClientApp()
 
@@ -83,13 +85,13 @@ def train(msg: Message, context: Context) -> Message:
         return _train_legacy(msg, context)
     config = config_of(msg)
     student = student_of(msg, config)
-    server_round = int(msg.content.config_records["config"].get("server-round", 0))
+    record = msg.content.config_records["config"]
     try:
-        metrics = train_round(config, context, student, server_round)
+        metrics = train_round(config, context, student, int(record.get("server-round", 0)),
+                              RoundValues.from_record(record))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
-    state = {k: v.detach().cpu() for k, v in student.state_dict().items()}
-    content = RecordDict({"arrays": ArrayRecord(state), "metrics": MetricRecord(metrics)})  # type: ignore[arg-type]
+    content = RecordDict({"arrays": ArrayRecord(student.state_dict()), "metrics": MetricRecord(metrics)})  # type: ignore[arg-type]
     return Message(content=content, reply_to=msg)
 
 
@@ -102,7 +104,8 @@ def _train_legacy(msg: Message, context: Context) -> Message:
     arrays = parameters_to_ndarrays(fitins.parameters)
     student.load_state_dict({name: torch.from_numpy(a.copy()) for name, a in zip(names, arrays, strict=True)})
     try:
-        metrics = train_round(config, context, student, int(fitins.config.get("server-round", 0)))
+        metrics = train_round(config, context, student, int(fitins.config.get("server-round", 0)),
+                              RoundValues.from_record(fitins.config))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
     parameters = ndarrays_to_parameters([v.detach().cpu().numpy() for v in student.state_dict().values()])
@@ -120,7 +123,7 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     ``num-examples`` 0, which the server skips.
     """
     config = config_of(msg)
-    site = load_site(config, context.node_config)
+    site = load_site(config, NodeConfig.from_mapping(context.node_config))
     teacher = current_teacher(config, context, site)
     student = student_of(msg, config)
     stats = evaluate(student, site.test, device=resolve_device(config.student_device))

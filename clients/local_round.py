@@ -6,7 +6,6 @@ Message formats are not known here; ``clients.app`` unpacks and packs them.
 from __future__ import annotations
 
 import copy
-import dataclasses
 
 import torch
 from flwr.app import ArrayRecord, Context
@@ -21,15 +20,22 @@ from clients.privacy import (
     round_noise,
     store_ledger,
 )
-from clients.site import cache_dir, load_site, load_teacher, site_identity
+from clients.site import cache_dir, load_site, load_teacher
 from fedkd.config import FedKDConfig
 from fedkd.data.site import SiteData
 from fedkd.device import resolve_device
-from fedkd.local_training import feature_teacher, labelled_mask, logit_knowledge, mutual_teacher_step
-from fedkd.privacy import DPSettings, dp_distill, sample_rate, steps_per_epoch
+from fedkd.distill.hidden_labels import labelled_mask
+from fedkd.distill.mutual import mutual_teacher_step
+from fedkd.distill.schedules import RoundValues
+from fedkd.distill.site_round import feature_teacher, logit_knowledge
+from fedkd.distill.training import OptimizerSettings, TrainStats, distill
+from fedkd.evaluation import accuracy_of
+from fedkd.node_config import NodeConfig
+from fedkd.privacy.dp_settings import DPSettings
+from fedkd.privacy.dp_sgd import dp_distill
+from fedkd.privacy.ledger import sample_rate, steps_per_epoch
 from fedkd.seeding import derive_seed
-from fedkd.teacher import Teacher, freeze
-from fedkd.train import OptimizerSettings, TrainStats, accuracy_of, distill, predict_logits
+from fedkd.teacher import Teacher, freeze, with_model
 
 ADAPTER_KEY = "hint-adapter"
 MUTUAL_TEACHER_KEY = "mutual-teacher"
@@ -39,33 +45,34 @@ Metrics = dict[str, int | float | list[int] | list[float]]
 __all__ = ["BudgetSpent", "train_round"]
 
 
-def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module, server_round: int) -> Metrics:
-    """Train ``student`` in place for this round; return the metrics the site reports.
+def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module, server_round: int,
+                values: RoundValues) -> Metrics:
+    """Train ``student`` in place for this round at its scheduled ``values``; return the metrics the site reports.
 
     Raises
     ------
     BudgetSpent
         Under local DP with a budget, when this round would exceed it.
     """
-    site = load_site(config, context.node_config)
+    node = NodeConfig.from_mapping(context.node_config)
+    site = load_site(config, node)
     teacher = current_teacher(config, context, site)
     device = resolve_device(config.student_device)
-    identity = site_identity(context.node_config)
+    identity = node.identity
     extra: Metrics = {}
     if config.teacher_mode == "mutual":
-        teacher, teacher_stats = mutual_teacher_step(teacher, student, site, config, device=device,
+        teacher, teacher_stats = mutual_teacher_step(teacher, student, site, config, values, device=device,
                                                      seed=derive_seed(config.seed, "mutual", identity, server_round))
-        context.state[MUTUAL_TEACHER_KEY] = ArrayRecord({k: v.detach().cpu()
-                                                         for k, v in teacher.model.state_dict().items()})
+        context.state[MUTUAL_TEACHER_KEY] = ArrayRecord(teacher.model.state_dict())
         extra["teacher-train-loss"] = teacher_stats.loss
-    knowledge = logit_knowledge(config)
-    soft = teacher.train_logits if knowledge.uses_teacher else None
+    objective = logit_knowledge(config, values)
+    soft = teacher.train_logits if objective.uses_teacher else None
     labelled = labelled_mask(len(site.train), config.unlabeled_fraction, seed=derive_seed(config.seed, "labels",
                                                                                           identity))
     settings = OptimizerSettings(config.learning_rate, config.momentum, config.batch_size, config.local_epochs)
     seed = derive_seed(config.seed, "train", identity, server_round)
     if config.local_dp:
-        path = ledger_path(cache_dir(config, context.node_config), context.run_id, identity)
+        path = ledger_path(cache_dir(config, node), context.run_id, identity)
         ledger = load_ledger(context, path, config.dp_accountant)
         sigma = round_noise(config, ledger, teacher, site)
         steps = steps_per_epoch(config.batch_size, len(site.train)) * config.local_epochs
@@ -73,27 +80,24 @@ def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module,
         stats, entry = dp_distill(
             student, site.train, soft, settings=settings,
             dp=DPSettings(sigma, config.dp_max_grad_norm, config.dp_grad_sample_mode),
-            alpha=config.kd_alpha, temperature=config.kd_temperature, device=device, seed=seed,
-            knowledge=knowledge, labelled=labelled,
+            objective=objective, device=device, seed=seed, labelled=labelled,
         )
         ledger.record(*entry)
         store_ledger(context, path, ledger)
-        extra |= privacy_metrics(config, ledger, teacher, privacy_scope(config, teacher, context.node_config))
+        extra |= privacy_metrics(config, ledger, teacher, privacy_scope(config, teacher, node))
     else:
         adapter = context.state.array_records.get(ADAPTER_KEY)
         features = feature_teacher(config, student, teacher, site,
                                    adapter_state=adapter.to_torch_state_dict() if adapter is not None else None,
                                    seed=derive_seed(config.seed, "adapter", identity))
         stats = distill(
-            student, site.train, soft, settings=settings, alpha=config.kd_alpha,
-            temperature=config.kd_temperature, device=device, seed=seed,
+            student, site.train, soft, objective=objective, settings=settings, device=device, seed=seed,
             proximal_mu=config.proximal_mu if config.strategy == "fedprox" else 0.0,
-            knowledge=knowledge, labelled=labelled, features=features,
+            labelled=labelled, features=features,
         )
         if features is not None and features.adapter is not None:
-            context.state[ADAPTER_KEY] = ArrayRecord({k: v.detach().cpu()
-                                                      for k, v in features.adapter.state_dict().items()})
-    return _metrics(stats, config, context, extra) | _teacher_accuracy(site, teacher)
+            context.state[ADAPTER_KEY] = ArrayRecord(features.adapter.state_dict())
+    return _metrics(stats, config, values, context, extra) | _teacher_accuracy(site, teacher)
 
 
 def current_teacher(config: FedKDConfig, context: Context, site: SiteData) -> Teacher:
@@ -102,28 +106,25 @@ def current_teacher(config: FedKDConfig, context: Context, site: SiteData) -> Te
     A mutually trained teacher's weights live in the node's state only; they are
     never sent.
     """
-    teacher = load_teacher(config, context.node_config, site)
+    teacher = load_teacher(config, NodeConfig.from_mapping(context.node_config), site)
     stored = context.state.array_records.get(MUTUAL_TEACHER_KEY) if config.teacher_mode == "mutual" else None
     if stored is None:
         return teacher
     model = copy.deepcopy(teacher.model)
     model.load_state_dict(stored.to_torch_state_dict())
     freeze(model)
-    device = next(model.parameters()).device
-    train = predict_logits(model, torch.from_numpy(site.train.teacher_view().x).to(device)).cpu()
-    test = predict_logits(model, torch.from_numpy(site.test.teacher_view().x).to(device)).cpu()
-    return dataclasses.replace(teacher, model=model, train_logits=train, test_logits=test)
+    return with_model(teacher, model, site, next(model.parameters()).device)
 
 
-def _metrics(stats: TrainStats, config: FedKDConfig, context: Context, extra: Metrics) -> Metrics:
+def _metrics(stats: TrainStats, config: FedKDConfig, values: RoundValues, context: Context, extra: Metrics) -> Metrics:
     metrics: Metrics = {
         "num-examples": stats.num_examples,
         "train-loss": stats.loss,
         "train-ce": stats.ce,
         "train-kd": stats.kd,
         "node-id": context.node_id,
-        "kd-temperature": config.kd_temperature,
-        "kd-alpha": config.kd_alpha,
+        "kd-temperature": values.kd_temperature,
+        "kd-alpha": values.kd_alpha,
     }
     if config.client_dp != "none":
         metrics["dp-weight"] = 1

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 from flwr.app import ConfigRecord, Context
 
 from fedkd.config import FedKDConfig
 from fedkd.data.site import SiteData
-from fedkd.privacy import PrivacyLedger, calibrate_noise, sample_rate, steps_per_epoch
+from fedkd.node_config import NodeConfig
+from fedkd.privacy.ledger import PrivacyLedger, calibrate_noise, sample_rate, steps_per_epoch
 from fedkd.teacher import Teacher
 
 STATE_KEY = "fedkd-privacy"
@@ -48,13 +48,13 @@ def store_ledger(context: Context, path: Path, ledger: PrivacyLedger) -> None:
     ledger.save(path)
 
 
-def privacy_scope(config: FedKDConfig, teacher: Teacher, node_config: Mapping[str, object]) -> int:
+def privacy_scope(config: FedKDConfig, teacher: Teacher, node: NodeConfig) -> int:
     """The code of what this site's epsilon covers (see ``fedkd.privacy.PRIVACY_SCOPES``)."""
     if not config.local_dp:
         return 0
     if teacher.dp_history:
         return 2
-    if teacher.source == "checkpoint" and bool(node_config.get("teacher-public", False)):
+    if teacher.source == "checkpoint" and node.teacher_public:
         return 3
     return 1
 

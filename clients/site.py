@@ -10,38 +10,28 @@ life of the process, so a site pays for them once.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 from fedkd.config import FedKDConfig
+from fedkd.data.partitioning import simulated_site
 from fedkd.data.registry import DATASETS, load_dataset
 from fedkd.data.site import SiteData, load_site_dir
 from fedkd.device import resolve_device
+from fedkd.io import resolve_cache_dir
+from fedkd.node_config import NodeConfig
 from fedkd.seeding import derive_seed
 from fedkd.teacher import Teacher, TeacherRecipe, obtain_teacher
-from simulations.partitioning import simulated_site
-
-NodeConfig = Mapping[str, bool | float | int | str]
 
 _sites: dict[tuple[object, ...], SiteData] = {}
 _teachers: dict[tuple[object, ...], Teacher] = {}
 
 
-def cache_dir(config: FedKDConfig, node_config: NodeConfig) -> Path:
-    """The site's cache: node config ``cache-dir``, then run config, then ``~/.cache/fedkd``."""
-    chosen = str(node_config.get("cache-dir", "")) or config.cache_dir or os.environ.get("FEDKD_CACHE_DIR", "")
-    return Path(chosen).expanduser() if chosen else Path.home() / ".cache" / "fedkd"
+def cache_dir(config: FedKDConfig, node: NodeConfig) -> Path:
+    """The site's cache: its node config's ``cache-dir``, then the run's, then ``$FEDKD_CACHE_DIR`` or the default."""
+    return resolve_cache_dir(node.cache_dir, config.cache_dir)
 
 
-def site_identity(node_config: NodeConfig) -> str:
-    """A short name for logs and seeds: the partition id or the data directory."""
-    if "data-dir" in node_config:
-        return str(node_config["data-dir"])
-    return f"partition-{node_config.get('partition-id')}"
-
-
-def load_site(config: FedKDConfig, node_config: NodeConfig) -> SiteData:
+def load_site(config: FedKDConfig, node: NodeConfig) -> SiteData:
     """This site's train and local test splits.
 
     Raises
@@ -50,20 +40,20 @@ def load_site(config: FedKDConfig, node_config: NodeConfig) -> SiteData:
         If the node config names neither a ``data-dir`` nor a ``partition-id``.
     """
     key = (config.dataset, config.partitioner, config.dirichlet_alpha, config.classes_per_client,
-           config.local_test_fraction, config.seed, tuple(sorted(node_config.items())))
+           config.local_test_fraction, config.seed, node)
     if key in _sites:
         return _sites[key]
     spec = DATASETS[config.dataset]
-    if "data-dir" in node_config:
-        site = load_site_dir(Path(str(node_config["data-dir"])), input_shape=spec.input_shape,
+    if node.data_dir:
+        site = load_site_dir(Path(node.data_dir), input_shape=spec.input_shape,
                              num_classes=spec.num_classes, teacher_input_shape=spec.teacher_input_shape)
-    elif "partition-id" in node_config and "num-partitions" in node_config:
+    elif node.simulated:
         splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None,
-                              cache_dir=cache_dir(config, node_config))
+                              cache_dir=cache_dir(config, node))
         site = simulated_site(
             splits.train,
-            partition_id=int(node_config["partition-id"]),
-            num_partitions=int(node_config["num-partitions"]),
+            partition_id=int(node.partition_id),  # type: ignore[arg-type]
+            num_partitions=int(node.num_partitions),  # type: ignore[arg-type]
             partitioner=config.partitioner,
             seed=config.seed,
             dirichlet_alpha=config.dirichlet_alpha,
@@ -73,29 +63,29 @@ def load_site(config: FedKDConfig, node_config: NodeConfig) -> SiteData:
         )
     else:
         raise ValueError(
-            f"node config {dict(node_config)} names neither 'data-dir' (a real site) "
+            f"node config {node} names neither 'data-dir' (a real site) "
             "nor 'partition-id' and 'num-partitions' (a simulated one)"
         )
     _sites[key] = site
     return site
 
 
-def load_teacher(config: FedKDConfig, node_config: NodeConfig, site: SiteData) -> Teacher:
+def load_teacher(config: FedKDConfig, node: NodeConfig, site: SiteData) -> Teacher:
     """This site's teacher: from ``teacher-checkpoint`` in the node config (else the run config), or trained here.
 
     The node config's ``teacher-architecture`` overrides the run's ``teacher`` for
     this site (teachers may differ between sites) or names a checkpoint's
     architecture when its metadata does not.
     """
-    checkpoint = str(node_config.get("teacher-checkpoint", "")) or config.teacher_checkpoint
-    architecture = str(node_config.get("teacher-architecture", "")) or None
+    checkpoint = node.teacher_checkpoint or config.teacher_checkpoint
+    architecture = node.teacher_architecture or None
     recipe = None if checkpoint else TeacherRecipe(
         architecture=architecture or config.teacher,
         epochs=config.teacher_epochs,
         learning_rate=config.teacher_learning_rate,
         momentum=config.momentum,
         batch_size=config.batch_size,
-        seed=derive_seed(config.seed, "teacher", site_identity(node_config)),
+        seed=derive_seed(config.seed, "teacher", node.identity),
         dp_noise_multiplier=config.teacher_dp_noise_multiplier if config.teacher_dp else 0.0,
         dp_max_grad_norm=config.dp_max_grad_norm,
     )
@@ -103,7 +93,7 @@ def load_teacher(config: FedKDConfig, node_config: NodeConfig, site: SiteData) -
     if key not in _teachers:
         _teachers[key] = obtain_teacher(
             site,
-            cache_dir=cache_dir(config, node_config),
+            cache_dir=cache_dir(config, node),
             device=resolve_device(config.teacher_device),
             recipe=recipe,
             checkpoint=Path(checkpoint) if checkpoint else None,

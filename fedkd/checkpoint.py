@@ -7,8 +7,6 @@ metadata map, so a checkpoint from an untrusted source cannot run code.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -16,6 +14,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from fedkd.io import atomic_path
 from fedkd.models import build_model
 
 FORMAT = "fedkd-model-1"
@@ -29,7 +28,6 @@ def save_model(
     path: Path, model: nn.Module, *, architecture: str, input_shape: tuple[int, ...], num_classes: int
 ) -> None:
     """Write ``model``'s weights atomically to ``path`` with what is needed to rebuild it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {
         "format": FORMAT,
@@ -37,14 +35,8 @@ def save_model(
         "input_shape": json.dumps(list(input_shape)),
         "num_classes": str(num_classes),
     }
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_metadata(path: Path) -> dict[str, str]:

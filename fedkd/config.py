@@ -17,23 +17,18 @@ from typing import Any
 
 import yaml
 
+from fedkd.data.proxy import MNIST_DIGITS, PROXY_DATASETS
 from fedkd.data.registry import DATASETS
-from fedkd.feature_knowledge import RELATIONAL_LOSSES
-from fedkd.knowledge import TRUST_MEASURES
+from fedkd.distill.objective import LOGIT_LOSSES
+from fedkd.distill.schedules import SCHEDULES
+from fedkd.losses.relational import RELATIONAL_LOSSES
+from fedkd.losses.trust import TRUST_MEASURES
 from fedkd.models import INPUT_RANKS, MODELS
-from fedkd.objective import LOGIT_LOSSES
-from fedkd.proxy import MNIST_DIGITS, PROXY_DATASETS
-from fedkd.schedules import SCHEDULES
+from fedkd.privacy.dp_settings import GRAD_SAMPLE_MODES
+from fedkd.privacy.ledger import ACCOUNTANTS
 
 PARTITIONERS = ("iid", "dirichlet", "pathological")
 CLIENT_DP_MODES = ("none", "server-fixed", "client-fixed", "server-adaptive", "client-adaptive")
-# Opacus accountants and per-sample-gradient modes (fedkd.privacy uses them; defined here so that
-# reading a config does not import Opacus).
-DP_ACCOUNTANTS = ("rdp", "prv")
-# hooks: per-sample gradients from module hooks; functorch: from vmap; ghost: ghost clipping
-# (Li et al., 2022; Bu et al., 2022), per-sample gradient norms without materializing per-sample
-# gradients, then a second backward pass on the loss reweighted by the clipping factors.
-GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
 TEACHER_MODES = ("frozen", "mutual")
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedavgm", "fedyogi", "fedadagrad", "fedmedian")
 
@@ -372,10 +367,6 @@ def _validate(c: FedKDConfig) -> None:
            f"needs a server proxy set, available for {', '.join(PROXY_DATASETS)}; dataset is {c.dataset}")
     _check(not (c.server_distillation and (c.secure_aggregation or c.client_dp != "none")), "server-distillation",
            c.server_distillation, "needs each client's student; it cannot combine with secure-aggregation or client-dp")
-    scheduled = c.kd_temperature_schedule != "constant" or c.kd_alpha_schedule != "constant"
-    _check(not (scheduled and c.secure_aggregation), "secure-aggregation", c.secure_aggregation,
-           "runs Flower's legacy workflow, which sends one config for every round: set "
-           "kd-temperature-schedule=constant and kd-alpha-schedule=constant (the default temperature is a schedule)")
     _check(c.server_proxy_size >= 1, "server-proxy-size", c.server_proxy_size, "must be >= 1")
     _check(not (c.server_distillation and c.dataset == "fashion-mnist") or c.server_proxy_size <= MNIST_DIGITS,
            "server-proxy-size", c.server_proxy_size, f"the Fashion-MNIST proxy holds {MNIST_DIGITS} MNIST digits")
@@ -408,8 +399,8 @@ def _validate(c: FedKDConfig) -> None:
         _check(sigma >= 0, key, sigma, "must be >= 0")
     _check(c.dp_max_grad_norm > 0, "dp-max-grad-norm", c.dp_max_grad_norm, "must be > 0")
     _check(0 < c.dp_delta < 1, "dp-delta", c.dp_delta, "must be in (0, 1)")
-    _check(c.dp_accountant in DP_ACCOUNTANTS, "dp-accountant", c.dp_accountant,
-           "choose one of " + ", ".join(DP_ACCOUNTANTS))
+    _check(c.dp_accountant in ACCOUNTANTS, "dp-accountant", c.dp_accountant,
+           "choose one of " + ", ".join(ACCOUNTANTS))
     _check(c.dp_grad_sample_mode in GRAD_SAMPLE_MODES, "dp-grad-sample-mode", c.dp_grad_sample_mode,
            "choose one of " + ", ".join(GRAD_SAMPLE_MODES))
     _check(not c.teacher_dp or c.teacher_dp_noise_multiplier > 0, "teacher-dp-noise-multiplier",

@@ -7,7 +7,7 @@ from torch import nn
 from fedkd.config import FedKDConfig
 from fedkd.data.registry import DATASETS
 from fedkd.models import build_model
-from fedkd.privacy import make_private_module
+from fedkd.privacy.dp_sgd import make_private_module
 
 
 def build_student(config: FedKDConfig) -> nn.Module:

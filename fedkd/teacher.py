@@ -10,10 +10,9 @@ which is the student's inputs unless the dataset carries other teacher inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,9 +22,11 @@ from torch import nn
 
 from fedkd.checkpoint import CheckpointError, load_model, read_metadata, save_model
 from fedkd.data.site import SiteData
+from fedkd.distill.objective import CE_ONLY
+from fedkd.distill.training import OptimizerSettings, distill
+from fedkd.evaluation import predict_logits
+from fedkd.io import atomic_path, write_atomic
 from fedkd.models import build_model
-from fedkd.results import write_atomic
-from fedkd.train import OptimizerSettings, distill, predict_logits
 
 # Bump when the teacher training code changes what a recipe produces.
 TRAINING_VERSION = 1
@@ -112,26 +113,21 @@ def train_teacher(
     train = site.train.teacher_view()
     settings = OptimizerSettings(recipe.learning_rate, recipe.momentum, recipe.batch_size, recipe.epochs)
     if recipe.dp_noise_multiplier > 0:
-        from fedkd.privacy import DPSettings, dp_distill, make_private_module
+        from fedkd.privacy.dp_settings import DPSettings
+        from fedkd.privacy.dp_sgd import dp_distill, make_private_module
 
         model = make_private_module(model)
         dp = DPSettings(recipe.dp_noise_multiplier, recipe.dp_max_grad_norm)
-        _, entry = dp_distill(model, train, None, settings=settings, dp=dp, alpha=1.0, temperature=1.0,
+        _, entry = dp_distill(model, train, None, settings=settings, dp=dp, objective=CE_ONLY,
                               device=device, seed=recipe.seed)
         return model, (entry,) if entry[2] > 0 else ()
-    distill(model, train, None, settings=settings, alpha=1.0, temperature=1.0, device=device, seed=recipe.seed)
+    distill(model, train, None, settings=settings, objective=CE_ONLY, device=device, seed=recipe.seed)
     return model, ()
 
 
 def _save_logits(path: Path, train: torch.Tensor, test: torch.Tensor) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         save_file({"train": train.contiguous(), "test": test.contiguous()}, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _fits(logits: dict[str, torch.Tensor], site: SiteData) -> bool:
@@ -144,11 +140,18 @@ def _fits(logits: dict[str, torch.Tensor], site: SiteData) -> bool:
     )
 
 
-def _logits(model: nn.Module, site: SiteData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def site_logits(model: nn.Module, site: SiteData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A teacher model's logits on the site's train and local test splits (its input view), on the CPU."""
     model.to(device)
     train = predict_logits(model, torch.from_numpy(site.train.teacher_view().x).to(device)).cpu()
     test = predict_logits(model, torch.from_numpy(site.test.teacher_view().x).to(device)).cpu()
     return train, test
+
+
+def with_model(teacher: Teacher, model: nn.Module, site: SiteData, device: torch.device) -> Teacher:
+    """``teacher`` with another (frozen) model and that model's logits on ``site``; the input is not modified."""
+    train, test = site_logits(model, site, device)
+    return dataclasses.replace(teacher, model=model, train_logits=train, test_logits=test)
 
 
 def obtain_teacher(
@@ -219,7 +222,7 @@ def obtain_teacher(
     if _fits(logits, site):
         train, test = logits["train"], logits["test"]
     else:
-        train, test = _logits(model, site, device)
+        train, test = site_logits(model, site, device)
         _save_logits(cached, train, test)
     return Teacher(model=model, architecture=name, source=source, key=key, train_logits=train, test_logits=test,
                    dp_history=dp_history)

@@ -15,14 +15,15 @@ from fedkd.checkpoint import save_model
 from fedkd.config import FedKDConfig
 from fedkd.data.registry import load_dataset
 from fedkd.device import resolve_device
+from fedkd.evaluation import EvalStats, evaluate
+from fedkd.io import resolve_cache_dir
 from fedkd.results import ResultsWriter
 from fedkd.seeding import seed_everything
 from fedkd.student import build_student
-from fedkd.train import EvalStats, evaluate
+from server.client_dp import UserPrivacy, sampled_clients, wrap_client_dp
+from server.distillation_strategy import DistillationStrategy, ServerDistiller
 from server.metered_grid import MeteredGrid
-from server.privacy import UserPrivacy, sampled_clients, wrap_client_dp
 from server.recorder import RoundRecorder
-from server.round_hooks import RoundHooks, ServerDistiller
 from server.secure_aggregation import run_secure_aggregation
 from server.server_distillation import server_distiller
 from server.strategy import build_strategy
@@ -54,7 +55,7 @@ def layer_strategy(strategy: Strategy, config: FedKDConfig, *, num_nodes: int,
     if config.client_dp != "none":
         num_sampled = sampled_clients(num_nodes, config, strategy.min_train_nodes)  # type: ignore[attr-defined]
         strategy, user_privacy = wrap_client_dp(strategy, config, num_nodes=num_nodes, num_sampled=num_sampled)
-    return RoundHooks(strategy, config, distiller), user_privacy
+    return DistillationStrategy(strategy, config, distiller), user_privacy
 
 
 @app.main()
@@ -62,7 +63,7 @@ def main(grid: Grid, context: Context) -> None:
     """Run ``num-server-rounds`` rounds of federated distillation."""
     config = FedKDConfig.from_run_config(context.run_config, base_dir=APP_DIR)
     seed_everything(config.seed)
-    cache = Path(config.cache_dir).expanduser() if config.cache_dir else Path.home() / ".cache" / "fedkd"
+    cache = resolve_cache_dir(config.cache_dir)
     splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None, cache_dir=cache)
     student = build_student(config)
     device = resolve_device(config.student_device)

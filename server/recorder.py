@@ -17,9 +17,9 @@ from typing import Any
 from flwr.app import ArrayRecord, MetricRecord, RecordDict
 from flwr.common.logger import log
 
-from fedkd.privacy import PRIVACY_SCOPES
+from fedkd.evaluation import EvalStats
+from fedkd.privacy.scopes import PRIVACY_SCOPES
 from fedkd.results import ResultsWriter
-from fedkd.train import EvalStats
 from server.metered_grid import MeteredGrid
 
 GlobalEvaluator = Callable[[ArrayRecord], EvalStats]

@@ -24,6 +24,7 @@ from flwr.server.workflow.constant import MAIN_PARAMS_RECORD
 from flwr.serverapp import Grid
 
 from fedkd.config import FedKDConfig
+from fedkd.distill.schedules import round_values
 from server.recorder import RoundRecorder
 
 
@@ -55,7 +56,8 @@ def run_secure_aggregation(
         fraction_evaluate=0.0,
         min_evaluate_clients=0,
         evaluate_fn=evaluate_fn,
-        on_fit_config_fn=lambda server_round: {**config.to_dict(), "server-round": server_round},
+        on_fit_config_fn=lambda server_round: {**config.to_dict(), "server-round": server_round,
+                                              **round_values(config, server_round).to_record()},
         fit_metrics_aggregation_fn=fit_metrics,
         initial_parameters=ndarrays_to_parameters(initial.to_numpy_ndarrays()),
     )

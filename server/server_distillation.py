@@ -6,11 +6,11 @@ import torch
 from flwr.app import ArrayRecord
 
 from fedkd.config import FedKDConfig
-from fedkd.ensemble_distillation import ensemble_distill
-from fedkd.proxy import load_proxy
+from fedkd.data.proxy import load_proxy
+from fedkd.distill.ensemble import ensemble_distill
 from fedkd.seeding import derive_seed
 from fedkd.student import build_student
-from server.round_hooks import ServerDistiller
+from server.distillation_strategy import ServerDistiller
 
 
 def server_distiller(config: FedKDConfig, device: torch.device) -> ServerDistiller:

@@ -16,7 +16,7 @@ from flwr.serverapp.strategy import (
 )
 
 from fedkd.config import FedKDConfig
-from server.privacy import UNIFORM_WEIGHT_KEY
+from server.client_dp import UNIFORM_WEIGHT_KEY
 
 MetricsAggregator = Callable[[list[RecordDict], str], MetricRecord]
 

@@ -19,8 +19,11 @@ from clients.site import load_site, load_teacher
 from fedkd.config import FedKDConfig
 from fedkd.data.registry import load_dataset
 from fedkd.device import resolve_device
+from fedkd.distill.objective import CE_ONLY
+from fedkd.distill.training import OptimizerSettings, distill
+from fedkd.evaluation import evaluate
 from fedkd.models import build_model
-from fedkd.train import OptimizerSettings, distill, evaluate
+from fedkd.node_config import NodeConfig
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def local_teachers(config: FedKDConfig, num_clients: int) -> TeacherAccuracies:
     device = resolve_device(config.teacher_device)
     accuracies = []
     for partition in range(num_clients):
-        node = {"partition-id": partition, "num-partitions": num_clients}
+        node = NodeConfig(partition_id=partition, num_partitions=num_clients)
         teacher = load_teacher(config, node, load_site(config, node))
         accuracies.append(evaluate(teacher.model, splits.test.teacher_view(), device=device).accuracy)
     return TeacherAccuracies(accuracies)
@@ -63,7 +66,7 @@ def centralized(config: FedKDConfig, *, architecture: str, epochs: int, learning
     model = build_model(architecture, input_shape=tuple(train.x.shape[1:]), num_classes=splits.num_classes)
     device = resolve_device(config.student_device)
     settings = OptimizerSettings(learning_rate, config.momentum, config.batch_size, epochs)
-    distill(model, train, None, settings=settings, alpha=1.0, temperature=1.0, device=device, seed=config.seed)
+    distill(model, train, None, settings=settings, objective=CE_ONLY, device=device, seed=config.seed)
     return evaluate(model, test, device=device).accuracy
 
 

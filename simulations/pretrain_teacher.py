@@ -18,7 +18,6 @@ Run: ``python -m simulations.pretrain_teacher --dataset mnist1d --architecture c
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +31,11 @@ from fedkd.data.bbc_news import load_bbc_teacher_corpus
 from fedkd.data.mnist1d import make_mnist1d_corpus
 from fedkd.data.registry import load_dataset
 from fedkd.device import resolve_device
+from fedkd.distill.objective import CE_ONLY
+from fedkd.distill.training import OptimizerSettings, distill
+from fedkd.evaluation import evaluate
+from fedkd.io import resolve_cache_dir
 from fedkd.models import build_model
-from fedkd.train import OptimizerSettings, distill, evaluate
 
 DEFAULTS = FedKDConfig()
 EPOCHS_AND_LEARNING_RATE: dict[str, tuple[int, float]] = {"mnist1d": (15, 0.01), "bbc-news": (20, 0.05)}
@@ -97,7 +99,7 @@ def pretrain(
                          f"{splits.teacher_input_shape}")
     torch.manual_seed(seed)
     model = build_model(architecture, input_shape=splits.teacher_input_shape, num_classes=splits.num_classes)
-    distill(model, corpus, None, settings=settings, alpha=1.0, temperature=1.0, device=device, seed=seed)
+    distill(model, corpus, None, settings=settings, objective=CE_ONLY, device=device, seed=seed)
     accuracy = evaluate(model, splits.test.teacher_view(), device=device).accuracy
     return Pretrained(model.cpu(), splits.teacher_input_shape, splits.num_classes, len(corpus), accuracy)
 
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> float:
     learning_rate = learning_rate if args.learning_rate is None else args.learning_rate
     if epochs < 1 or learning_rate <= 0:
         parser.error(f"--epochs must be >= 1 and --learning-rate > 0, got {epochs} and {learning_rate}")
-    chosen = args.cache_dir or os.environ.get("FEDKD_CACHE_DIR") or Path.home() / ".cache" / "fedkd"
+    chosen = resolve_cache_dir(args.cache_dir or "")
     cache_dir = Path(chosen).expanduser()
     settings = OptimizerSettings(learning_rate, DEFAULTS.momentum, args.batch_size, epochs)
     corpus = pretraining_corpus(args.dataset, cache_dir=cache_dir, num_samples=args.num_samples)

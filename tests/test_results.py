@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+import fedkd.io
 import fedkd.results
-from fedkd.results import ROUND_FIELDS, ResultsWriter, read_results, write_atomic
+from fedkd.io import write_atomic
+from fedkd.results import ROUND_FIELDS, ResultsWriter, read_results
 
 CONFIG = {"dataset": "mnist1d", "partitioner": "dirichlet", "kd-alpha": 0.5, "num-server-rounds": 2,
           "local-dp": False, "run-name": ""}
@@ -98,7 +100,7 @@ def test_write_atomic_failed_replace_keeps_the_old_file_and_leaves_no_temporary(
     def broken_replace(source: str, destination: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(fedkd.results.os, "replace", broken_replace)
+    monkeypatch.setattr(fedkd.io.os, "replace", broken_replace)
 
     # Execute
     with pytest.raises(OSError, match="disk full"):
@@ -118,7 +120,7 @@ def test_write_atomic_failed_write_keeps_the_old_file_and_leaves_no_temporary(
     def broken_fsync(fd: int) -> None:
         raise OSError("I/O error")
 
-    monkeypatch.setattr(fedkd.results.os, "fsync", broken_fsync)
+    monkeypatch.setattr(fedkd.io.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="I/O error"):
         write_atomic(target, b"new")
 

@@ -21,7 +21,8 @@ def test_mypy_strict_on_core_finds_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_core_never_imports_flower() -> None:
+def test_core_never_imports_the_flower_framework() -> None:
+    # flwr_datasets is a dataset library and is allowed; flwr, the framework, is not.
     offenders = [str(p) for p in (ROOT / "fedkd").rglob("*.py")
-                 if re.search(r"^\s*(import|from)\s+flwr", p.read_text(), flags=re.MULTILINE)]
+                 if re.search(r"^\s*(import|from)\s+flwr\b(?!_)", p.read_text(), flags=re.MULTILINE)]
     assert offenders == []

