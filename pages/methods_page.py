@@ -25,8 +25,8 @@ from importlib.metadata import version
 from typing import Any
 
 from fedkd.io import write_atomic
-from pages.catalog import HINTON_KD
 from pages.paths import CACHE, ROOT, SWEEP
+from simulations.method_catalog import HINTON_KD, METHODS
 from simulations.run import finished_run, run_or_reuse
 
 # Teachers trained elsewhere, on data no client holds: (checkpoint, architecture) per dataset.
@@ -66,29 +66,6 @@ SETTINGS = {
                                          "pretrained teacher, 90% labels hidden")),
 }
 
-METHODS: dict[str, dict[str, Any]] = {
-    "CE-only FedAvg": {"kd-alpha": 1.0},
-    "Hinton KD": {},
-    "DKD": {"kd-logit-loss": "dkd"},
-    "not-true KD (FedNTD)": {"kd-logit-loss": "not-true"},
-    "trust gating (max-prob >= 0.5)": {"trust-measure": "max-prob", "trust-threshold": 0.5},
-    "T schedule 8 -> 2 (linear)": {"kd-temperature": 8.0, "kd-temperature-schedule": "linear",
-                                   "kd-temperature-final": 2.0},
-    "FitNets hint": {"hint-weight": 1.0},
-    "RKD (distance + angle)": {"relational-weight": 1.0},
-    # The paper's gamma = 3000 drove MNIST-1D to chance (10.4%, seed 0, one earlier run): with a trained
-    # teacher the term outweighed CE by ~100x at batch 32, so a tenth of it.
-    "similarity-preserving": {"relational-weight": 300.0, "relational-loss": "similarity"},
-    # The paper's beta = 1000 multiplies a mean over positions halved; fedkd's term sums over 14x14 positions.
-    "attention transfer": {"attention-weight": 2.5},
-    "mutual teachers (FedKD)": {"teacher-mode": "mutual"},
-    "CE-only, 90% labels hidden": {"kd-alpha": 1.0, "unlabeled-fraction": 0.9},
-    "KD, 90% labels hidden": {"unlabeled-fraction": 0.9},
-    "pretrained teacher": {},  # teacher-checkpoint: the dataset's entry of PRETRAINED
-    # The case distillation exists for: a teacher that knows more, and sites with few labels.
-    "pretrained teacher, 90% labels hidden": {"unlabeled-fraction": 0.9},
-    "FedDF (CE clients + server ensemble distillation)": {"kd-alpha": 1.0, "server-distillation": True},
-}
 # The CE-only row each method is compared with (default: CE-only FedAvg with every label).
 BASELINE_OF = {"KD, 90% labels hidden": "CE-only, 90% labels hidden",
                "pretrained teacher, 90% labels hidden": "CE-only, 90% labels hidden"}

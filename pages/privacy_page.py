@@ -29,8 +29,8 @@ from typing import Any
 
 from fedkd.io import write_atomic
 from fedkd.privacy.scopes import PRIVACY_SCOPES
-from pages.catalog import HINTON_KD
 from pages.paths import CACHE, ROOT, SWEEP
+from simulations.method_catalog import HINTON_KD
 from simulations.run import finished_run, run_or_reuse
 
 EPSILONS = (1.0, 2.0, 4.0, 8.0)

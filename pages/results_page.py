@@ -31,9 +31,9 @@ from typing import Any
 
 from fedkd.config import FedKDConfig
 from fedkd.io import write_atomic
-from pages.catalog import HINTON_KD
 from pages.paths import CACHE, ROOT, SWEEP
 from simulations.baselines import centralized_student, centralized_teacher, local_teachers
+from simulations.method_catalog import HINTON_KD
 from simulations.run import resolved_config, run_or_reuse
 
 

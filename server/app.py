@@ -26,7 +26,7 @@ from server.metered_grid import MeteredGrid
 from server.recorder import RoundRecorder
 from server.secure_aggregation import run_secure_aggregation
 from server.server_distillation import server_distiller
-from server.strategy import build_strategy
+from server.strategy import build_strategy, check_strategy
 
 APP_DIR = Path(__file__).resolve().parent.parent
 
@@ -62,6 +62,7 @@ def layer_strategy(strategy: Strategy, config: FedKDConfig, *, num_nodes: int,
 def main(grid: Grid, context: Context) -> None:
     """Run ``num-server-rounds`` rounds of federated distillation."""
     config = FedKDConfig.from_run_config(context.run_config, base_dir=APP_DIR)
+    check_strategy(config)
     seed_everything(config.seed)
     cache = resolve_cache_dir(config.cache_dir)
     splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None, cache_dir=cache)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flwr.app import MetricRecord, RecordDict
 from flwr.serverapp.strategy import (
@@ -15,10 +16,47 @@ from flwr.serverapp.strategy import (
     FedYogi,
 )
 
-from fedkd.config import FedKDConfig
+from fedkd.config import ConfigError, FedKDConfig
 from server.client_dp import UNIFORM_WEIGHT_KEY
 
 MetricsAggregator = Callable[[list[RecordDict], str], MetricRecord]
+
+
+StrategyFactory = Callable[[FedKDConfig, dict[str, Any]], FedAvg]
+
+
+def _step(config: FedKDConfig) -> dict[str, float]:
+    """``server-learning-rate = 0`` keeps each adaptive strategy's own default step size."""
+    return {"eta": config.server_learning_rate} if config.server_learning_rate > 0 else {}
+
+
+def _fedavgm(config: FedKDConfig, common: dict[str, Any]) -> FedAvg:
+    lr = config.server_learning_rate if config.server_learning_rate > 0 else 1.0
+    return FedAvgM(server_learning_rate=lr, server_momentum=config.server_momentum, **common)
+
+
+# Server strategies by config name. Config validation (check_strategy) reads the names from here.
+STRATEGIES: dict[str, StrategyFactory] = {
+    "fedavg": lambda config, common: FedAvg(**common),
+    "fedprox": lambda config, common: FedProx(proximal_mu=config.proximal_mu, **common),
+    "fedavgm": _fedavgm,
+    "fedadam": lambda config, common: FedAdam(**_step(config), **common),
+    "fedyogi": lambda config, common: FedYogi(**_step(config), **common),
+    "fedadagrad": lambda config, common: FedAdagrad(**_step(config), **common),
+    "fedmedian": lambda config, common: FedMedian(**common),
+}
+
+
+def check_strategy(config: FedKDConfig) -> None:
+    """Refuse a strategy name the registry does not hold.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the value and the registered names.
+    """
+    if config.strategy not in STRATEGIES:
+        raise ConfigError(f"strategy={config.strategy!r} is not allowed: choose one of {', '.join(STRATEGIES)}")
 
 
 def build_strategy(
@@ -29,30 +67,13 @@ def build_strategy(
 ) -> FedAvg:
     """The strategy named by ``config.strategy``, weighting clients by ``num-examples``
     (equally under client-level DP).
-
-    ``server-learning-rate = 0`` keeps each strategy's own default step size.
     """
-    common = {
+    check_strategy(config)
+    common: dict[str, Any] = {
         "weighted_by_key": UNIFORM_WEIGHT_KEY if config.client_dp != "none" else "num-examples",
         "fraction_train": config.fraction_train,
         "fraction_evaluate": config.fraction_evaluate,
         "train_metrics_aggr_fn": train_metrics_aggr_fn,
         "evaluate_metrics_aggr_fn": evaluate_metrics_aggr_fn,
     }
-    step = {"eta": config.server_learning_rate} if config.server_learning_rate > 0 else {}
-    if config.strategy == "fedavg":
-        return FedAvg(**common)
-    if config.strategy == "fedprox":
-        return FedProx(proximal_mu=config.proximal_mu, **common)
-    if config.strategy == "fedavgm":
-        lr = config.server_learning_rate if config.server_learning_rate > 0 else 1.0
-        return FedAvgM(server_learning_rate=lr, server_momentum=config.server_momentum, **common)
-    if config.strategy == "fedadam":
-        return FedAdam(**step, **common)
-    if config.strategy == "fedyogi":
-        return FedYogi(**step, **common)
-    if config.strategy == "fedadagrad":
-        return FedAdagrad(**step, **common)
-    if config.strategy == "fedmedian":
-        return FedMedian(**common)
-    raise ValueError(f"strategy={config.strategy!r} is not known")
+    return STRATEGIES[config.strategy](config, common)

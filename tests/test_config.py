@@ -65,7 +65,6 @@ def test_fedkd_config_unknown_key_raises_naming_it_and_listing_every_allowed_key
         ({"dataset": "fashion-mnist", "teacher": "cnn1d"},
          ["teacher='cnn1d'", "for fashion-mnist choose one of cnn-large, cnn-small, mlp"]),
         ({"partitioner": "shards"}, ["partitioner='shards'", "choose one of iid, dirichlet, pathological"]),
-        ({"strategy": "scaffold"}, ["strategy='scaffold'", "choose one of fedavg, fedprox"]),
         ({"num-server-rounds": 2.5}, ["num-server-rounds=2.5", "must be of type int", "got float"]),
         ({"local-epochs": "3"}, ["local-epochs='3'", "must be of type int", "got str"]),
         ({"seed": True}, ["seed=True", "must be of type int", "got bool"]),

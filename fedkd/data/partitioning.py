@@ -7,20 +7,20 @@ its shard. The same arguments always give the same shards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from datasets import Dataset
-from flwr_datasets.partitioner import (
-    DirichletPartitioner,
-    IidPartitioner,
-    PathologicalPartitioner,
-)
 
 from fedkd.data.arrays import ArrayDataset
 from fedkd.data.site import SiteData, split_shard
 from fedkd.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from flwr_datasets.partitioner import Partitioner
 
 
 def partition_indices(
@@ -57,6 +57,61 @@ def partition_indices(
     return [shard.copy() for shard in shards]  # the memo stays untouched whatever callers do
 
 
+@dataclass(frozen=True)
+class PartitionSpec:
+    """What a partitioner needs to know: the sample count, the shard count and its own parameters."""
+
+    num_samples: int
+    num_partitions: int
+    seed: int
+    dirichlet_alpha: float
+    classes_per_client: int
+
+
+# A partitioner of flwr-datasets for a spec, and the row order to hand it (None: as stored).
+PartitionerFactory = Callable[[PartitionSpec], "tuple[Partitioner, npt.NDArray[np.int64] | None]"]
+
+
+def _iid(spec: PartitionSpec) -> tuple[Partitioner, npt.NDArray[np.int64] | None]:
+    from flwr_datasets.partitioner import IidPartitioner
+
+    order = np.random.default_rng(spec.seed).permutation(spec.num_samples)
+    return IidPartitioner(num_partitions=spec.num_partitions), order
+
+
+def _dirichlet(spec: PartitionSpec) -> tuple[Partitioner, npt.NDArray[np.int64] | None]:
+    from flwr_datasets.partitioner import DirichletPartitioner
+
+    return DirichletPartitioner(
+        num_partitions=spec.num_partitions,
+        partition_by="label",
+        alpha=spec.dirichlet_alpha,
+        min_partition_size=min(10, spec.num_samples // (2 * spec.num_partitions)),
+        self_balancing=False,
+        seed=spec.seed,
+    ), None
+
+
+def _pathological(spec: PartitionSpec) -> tuple[Partitioner, npt.NDArray[np.int64] | None]:
+    from flwr_datasets.partitioner import PathologicalPartitioner
+
+    return PathologicalPartitioner(
+        num_partitions=spec.num_partitions,
+        partition_by="label",
+        num_classes_per_partition=spec.classes_per_client,
+        class_assignment_mode="first-deterministic",
+        seed=spec.seed,
+    ), None
+
+
+# Partitioners by config name; config validation reads the names from here.
+PARTITIONERS: dict[str, PartitionerFactory] = {
+    "iid": _iid,
+    "dirichlet": _dirichlet,
+    "pathological": _pathological,
+}
+
+
 @lru_cache(maxsize=8)
 def _partition(
     labels: tuple[int, ...],
@@ -68,30 +123,15 @@ def _partition(
 ) -> tuple[npt.NDArray[np.int64], ...]:
     if num_partitions < 1 or num_partitions > len(labels):
         raise ValueError(f"num_partitions={num_partitions} must be in [1, {len(labels)}]")
+    from datasets import Dataset
+
     table = Dataset.from_dict({"label": list(labels), "row": list(range(len(labels)))})
-    if partitioner == "iid":
-        order = np.random.default_rng(seed).permutation(len(labels))
+    if partitioner not in PARTITIONERS:
+        raise ValueError(f"unknown partitioner {partitioner!r}; choose one of {', '.join(PARTITIONERS)}")
+    splitter, order = PARTITIONERS[partitioner](PartitionSpec(len(labels), num_partitions, seed, dirichlet_alpha,
+                                                              classes_per_client))
+    if order is not None:
         table = table.select(order)
-        splitter = IidPartitioner(num_partitions=num_partitions)
-    elif partitioner == "dirichlet":
-        splitter = DirichletPartitioner(
-            num_partitions=num_partitions,
-            partition_by="label",
-            alpha=dirichlet_alpha,
-            min_partition_size=min(10, len(labels) // (2 * num_partitions)),
-            self_balancing=False,
-            seed=seed,
-        )
-    elif partitioner == "pathological":
-        splitter = PathologicalPartitioner(
-            num_partitions=num_partitions,
-            partition_by="label",
-            num_classes_per_partition=classes_per_client,
-            class_assignment_mode="first-deterministic",
-            seed=seed,
-        )
-    else:
-        raise ValueError(f"unknown partitioner {partitioner!r}; choose iid, dirichlet or pathological")
     splitter.dataset = table
     return tuple(
         np.sort(np.asarray(splitter.load_partition(i)["row"], dtype=np.int64)) for i in range(num_partitions)

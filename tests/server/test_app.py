@@ -10,12 +10,12 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, Metadata, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedAvgM, FedProx
 
-from fedkd.config import STRATEGIES, FedKDConfig
+from fedkd.config import ConfigError, FedKDConfig
 from fedkd.evaluation import EvalStats
 from fedkd.results import ResultsWriter
 from server.metered_grid import MeteredGrid, content_bytes
 from server.recorder import RoundRecorder
-from server.strategy import build_strategy
+from server.strategy import STRATEGIES, build_strategy, check_strategy
 
 
 def test_content_bytes_counts_arrays_and_records_including_empty_strings() -> None:
@@ -83,6 +83,13 @@ def test_build_strategy_every_name_builds_with_fedkd_aggregation(name: str) -> N
 
     assert isinstance(strategy, FedAvg)
     assert strategy.train_metrics_aggr_fn is len
+
+
+def test_check_strategy_unknown_name_is_refused_listing_the_registry() -> None:
+    config = FedKDConfig.from_mapping({"strategy": "fedsgd"})
+
+    with pytest.raises(ConfigError, match=r"strategy='fedsgd'.*fedavg, fedprox"):
+        check_strategy(config)
 
 
 def test_build_strategy_passes_its_hyperparameters() -> None:

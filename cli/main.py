@@ -1,0 +1,37 @@
+"""``fedkd <command> ...``: one console entry point whose subcommands live one per module.
+
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``; the
+table below is the whole dispatch, so a command is found by its name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Command name -> (module, one-line help).
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every registered command."""
+    parser = argparse.ArgumentParser(prog="fedkd", description="fedkd: federated knowledge distillation tools.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, summary) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        sub.set_defaults(module=module)
+        importlib.import_module(module).add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; its return value is the exit code."""
+    args = build_parser().parse_args(argv)
+    code: int = importlib.import_module(args.module).run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
