@@ -49,7 +49,7 @@ def store_ledger(context: Context, path: Path, ledger: PrivacyLedger) -> None:
 
 
 def privacy_scope(config: FedKDConfig, teacher: Teacher, node: NodeConfig) -> int:
-    """The code of what this site's epsilon covers (see ``fedkd.privacy.PRIVACY_SCOPES``)."""
+    """The code of what this site's epsilon covers (see ``fedkd.privacy.scopes.PRIVACY_SCOPES``)."""
     if not config.local_dp:
         return 0
     if teacher.dp_history:

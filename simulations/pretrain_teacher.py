@@ -39,8 +39,7 @@ from fedkd.models import build_model
 
 DEFAULTS = FedKDConfig()
 EPOCHS_AND_LEARNING_RATE: dict[str, tuple[int, float]] = {"mnist1d": (15, 0.01), "bbc-news": (20, 0.05)}
-"""Default epochs and learning rate per dataset. Measured test accuracy: cnn1d on MNIST-1D 0.958
-(a cnn1d on the 4,000 official train samples: 0.907), mlp on BBC News 0.936."""
+"""Default epochs and learning rate per dataset; the command prints the test accuracy they reach."""
 DATASETS = tuple(EPOCHS_AND_LEARNING_RATE)
 
 

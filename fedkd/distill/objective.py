@@ -3,14 +3,14 @@
 Every sample's loss is one of three forms:
 
 - labelled and the teacher trusted: ``alpha * CE(s, y) + (1 - alpha) * K(s, t)``;
-- labelled and the teacher not trusted (:func:`fedkd.knowledge.confidence_mask`):
+- labelled and the teacher not trusted (:func:`fedkd.losses.trust.confidence_mask`):
   ``CE(s, y)``, the hard label alone;
 - unlabelled (its label hidden from training): ``K(s, t)`` when the teacher is
   trusted, else nothing; with ``alpha == 1`` (CE only) unlabelled samples add nothing.
 
 ``K`` is the logit knowledge term: Hinton soft targets, decoupled KD or not-true KD.
 All values are per sample, so the objective works under per-sample-gradient DP.
-Feature and relational knowledge are added on top by :mod:`fedkd.feature_knowledge`.
+Feature and relational knowledge are added on top by :mod:`fedkd.distill.features`.
 """
 
 from __future__ import annotations
@@ -50,17 +50,19 @@ LOGIT_LOSSES: dict[str, LogitLoss] = {
 
 @dataclass(frozen=True)
 class LossParts:
-    """The total distillation loss and the two terms it is made of.
+    """One batch's per-sample objective and the two terms it is made of.
 
     Attributes
     ----------
     total : torch.Tensor
-        ``alpha * ce + (1 - alpha) * kd``.
+        The objective per sample: ``alpha * ce + (1 - alpha) * kd`` for a labelled sample whose
+        teacher is trusted, ``ce`` alone where the teacher is not trusted, ``kd`` alone for an
+        unlabelled sample (see :func:`sample_losses`).
     ce : torch.Tensor
         Cross-entropy of the student against the hard labels.
     kd : torch.Tensor
-        Temperature-scaled soft-target term, already multiplied by ``T**2``
-        (zero when ``alpha == 1``).
+        The logit knowledge term of :attr:`LogitKnowledge.logit_loss` (soft targets, DKD or
+        not-true KD), temperature-scaled by ``T**2``; zero when the teacher is not used.
     """
 
     total: torch.Tensor

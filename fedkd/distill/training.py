@@ -75,7 +75,7 @@ def distill(
     proximal_mu : float
         FedProx term ``mu / 2 * ||w - w_start||^2`` (Li et al., 2020); 0 disables it.
     labelled : torch.Tensor, optional
-        Bool mask over ``data``: samples whose label may be used (see :mod:`fedkd.objective`).
+        Bool mask over ``data``: samples whose label may be used (see :mod:`fedkd.distill.objective`).
     features : FeatureTeacher, optional
         Adds hint, attention or relational knowledge from the teacher's features.
 

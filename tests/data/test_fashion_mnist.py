@@ -18,10 +18,11 @@ import pytest
 
 import fedkd.data.fashion_mnist as fashion
 from fedkd.data.fashion_mnist import CONTENT_SHA256, ChecksumError, load_fashion_mnist, locate_files, verify_file
+from tests.optional_data import needs_fashion_mnist
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 NAMES = list(CONTENT_SHA256)
-needs_files = pytest.mark.skipif(not DEBIAN.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+needs_files = needs_fashion_mnist
 
 
 @dataclass

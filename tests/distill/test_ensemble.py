@@ -14,6 +14,7 @@ from fedkd.distill.ensemble import ensemble_distill, ensemble_logits
 from fedkd.evaluation import predict_logits
 from fedkd.losses.logit import soft_target_loss
 from fedkd.models import build_model
+from tests.optional_data import needs_fashion_mnist
 
 
 def _members() -> list[torch.nn.Module]:
@@ -63,6 +64,7 @@ def test_proxy_set_is_fresh_mnist1d_and_refuses_other_datasets() -> None:
         load_proxy("digits", size=10, seed=0)
 
 
+@needs_fashion_mnist
 def test_fashion_mnist_proxy_is_real_mnist_digits_that_no_split_holds(cache_root: Path) -> None:
     fashion_mnist_splits = load_dataset("fashion-mnist", data_dir=None, cache_dir=cache_root)
     proxy = load_proxy("fashion-mnist", size=300, seed=0)

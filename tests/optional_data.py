@@ -1,0 +1,10 @@
+"""Skip markers for tests that need data not every machine has; every such test skips the same way."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedkd.data.fashion_mnist import DEBIAN_DIR
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not DEBIAN_DIR.is_dir(), reason="Fashion-MNIST files absent: apt-get install dataset-fashion-mnist")
