@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-import fedkd.io
-import fedkd.results
-from fedkd.io import write_atomic
 from fedkd.results import ROUND_FIELDS, ResultsWriter, read_results
 
 CONFIG = {"dataset": "mnist1d", "partitioner": "dirichlet", "kd-alpha": 0.5, "num-server-rounds": 2,
           "local-dp": False, "run-name": ""}
+
+
 FIRST = {"round": 0, "global_accuracy": 0.1, "global_loss": 2.3}
+
+
 SECOND = {"round": 1, "global_accuracy": 0.4, "global_loss": math.nan, "client_accuracy_mean": math.inf,
           "epsilon_max": 1.5}
 
@@ -88,53 +89,6 @@ def test_results_writer_does_not_keep_the_callers_record_or_config(tmp_path: Pat
     assert record == SECOND  # NaN is replaced in the stored copy, not in the caller's dict
     assert math.isnan(record["global_loss"])
     assert writer.config == CONFIG
-
-
-def test_write_atomic_failed_replace_keeps_the_old_file_and_leaves_no_temporary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Prepare
-    target = tmp_path / "results.json"
-    write_atomic(target, b"old")
-
-    def broken_replace(source: str, destination: str) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(fedkd.io.os, "replace", broken_replace)
-
-    # Execute
-    with pytest.raises(OSError, match="disk full"):
-        write_atomic(target, b"new")
-
-    # Assert
-    assert target.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["results.json"]
-
-
-def test_write_atomic_failed_write_keeps_the_old_file_and_leaves_no_temporary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "results.json"
-    write_atomic(target, b"old")
-
-    def broken_fsync(fd: int) -> None:
-        raise OSError("I/O error")
-
-    monkeypatch.setattr(fedkd.io.os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="I/O error"):
-        write_atomic(target, b"new")
-
-    assert target.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["results.json"]
-
-
-def test_write_atomic_creates_the_folder_and_replaces_content(tmp_path: Path) -> None:
-    target = tmp_path / "a" / "b" / "file.bin"
-
-    write_atomic(target, b"first")
-    write_atomic(target, b"second")
-
-    assert target.read_bytes() == b"second" and os.listdir(target.parent) == ["file.bin"]
 
 
 @pytest.mark.parametrize("content", ['{"rounds": []}', '{"config": {}}', "[]"])
