@@ -95,15 +95,25 @@ class Processes:
         return self.log(name).read_text(errors="replace")[-3000:]
 
     def stop_all(self) -> None:
+        """SIGTERM to each process group (a refused SuperNode's SuperExec child outlives it), then SIGKILL."""
         for process in self.started.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+            _signal_group(process.pid, signal.SIGTERM)
         for process in self.started.values():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                _signal_group(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
+        time.sleep(1)
+        for process in self.started.values():
+            _signal_group(process.pid, signal.SIGKILL)  # children left in the group
+
+
+def _signal_group(pid: int, signum: signal.Signals) -> None:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 @contextmanager
