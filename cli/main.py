@@ -12,7 +12,10 @@ import sys
 from collections.abc import Sequence
 
 # Command name -> (module, one-line help).
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "certs": ("cli.certs", "Write a development CA, a SuperLink certificate and SuperNode key pairs."),
+    "site": ("cli.site", "Prepare and check a site's data and teacher before it joins a federation."),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -215,6 +215,11 @@ class FedKDConfig:
         default="", metadata=_doc("Results subfolder; empty means a timestamp.")
     )
     data_dir: str = field(default="", metadata=_doc("Where to look for dataset files first."))
+    server_test_data: str = field(
+        default="",
+        metadata=_doc("Absolute path of an .npz (arrays x, y) the server owns and evaluates the global student on "
+                      "every round; empty means the dataset's own test split."),
+    )
     cache_dir: str = field(
         default="", metadata=_doc("Teacher and dataset cache; empty means ~/.cache/fedkd.")
     )
@@ -327,6 +332,8 @@ def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
 
 def _validate(c: FedKDConfig) -> None:
     _check(c.num_server_rounds >= 1, "num-server-rounds", c.num_server_rounds, "must be >= 1")
+    _check(not c.server_test_data or Path(c.server_test_data).expanduser().is_absolute(), "server-test-data",
+           c.server_test_data, "must be an absolute path (the server's own file) or empty")
     _check(c.dataset in DATASETS, "dataset", c.dataset, "choose one of " + ", ".join(sorted(DATASETS)))
     _check(c.partitioner in PARTITIONERS, "partitioner", c.partitioner, "choose one of " + ", ".join(PARTITIONERS))
     _check(c.dirichlet_alpha > 0, "dirichlet-alpha", c.dirichlet_alpha, "must be > 0")

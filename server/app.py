@@ -13,7 +13,7 @@ from flwr.serverapp.strategy import Strategy
 
 from fedkd.checkpoint import save_model
 from fedkd.config import FedKDConfig
-from fedkd.data.registry import load_dataset
+from fedkd.data.registry import DATASETS
 from fedkd.device import resolve_device
 from fedkd.evaluation import EvalStats, evaluate
 from fedkd.io import resolve_cache_dir
@@ -22,6 +22,7 @@ from fedkd.seeding import seed_everything
 from fedkd.student import build_student
 from server.client_dp import UserPrivacy, sampled_clients, wrap_client_dp
 from server.distillation_strategy import DistillationStrategy, ServerDistiller
+from server.held_out import held_out_set
 from server.metered_grid import MeteredGrid
 from server.recorder import RoundRecorder
 from server.secure_aggregation import run_secure_aggregation
@@ -65,15 +66,17 @@ def main(grid: Grid, context: Context) -> None:
     check_strategy(config)
     seed_everything(config.seed)
     cache = resolve_cache_dir(config.cache_dir)
-    splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None, cache_dir=cache)
+    held_out = held_out_set(config, cache)
+    spec = DATASETS[config.dataset]
     student = build_student(config)
     device = resolve_device(config.student_device)
     out = results_dir(config)
-    log(INFO, "[fedkd] %s on %s (%s), results in %s", config.student, config.dataset, config.partitioner, out)
+    log(INFO, "[fedkd] %s on %s (%s), results in %s; the server evaluates on %s (%d samples)", config.student,
+        config.dataset, config.partitioner, out, config.server_test_data or "the dataset's test split", len(held_out))
 
     def evaluate_global(arrays: ArrayRecord) -> EvalStats:
         student.load_state_dict(arrays.to_torch_state_dict())
-        return evaluate(student, splits.test, device=device)
+        return evaluate(student, held_out, device=device)
 
     metered = MeteredGrid(grid)
     recorder = RoundRecorder(ResultsWriter(out, config.to_dict()), evaluate_global, metered, config.num_server_rounds)
@@ -101,5 +104,5 @@ def main(grid: Grid, context: Context) -> None:
         ).arrays
     student.load_state_dict(final.to_torch_state_dict())
     save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
-               input_shape=splits.input_shape, num_classes=splits.num_classes)
+               input_shape=spec.input_shape, num_classes=spec.num_classes)
     log(INFO, "[fedkd] done: results in %s", out)
