@@ -37,3 +37,10 @@ def test_readme_harness_commands_use_flags_the_harness_accepts() -> None:
                            text=True, check=True).stdout
     flags = {arg for command in commands for arg in command if arg.startswith("--")}
     assert commands and flags and all(flag in usage for flag in flags)
+
+
+def test_readme_site_kit_commands_are_the_deployment_recipes_which_the_e2e_test_runs() -> None:
+    # tests/e2e/test_deployment.py runs the commands of docs/deployment.md; the README repeats some of them.
+    recipe = (ROOT / "docs" / "deployment.md").read_text().splitlines()
+    commands = [line.split("  #")[0].rstrip() for line in README.splitlines() if line.startswith("fedkd ")]
+    assert commands and all(any(step.startswith(c) for step in recipe) for c in commands)
