@@ -10,6 +10,7 @@ out-of-range values raise :class:`ConfigError` naming the key and what is allowe
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,7 +326,16 @@ def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
+def _check_finite(c: FedKDConfig) -> None:
+    """Every float key holds a finite number: ``inf`` or ``nan`` would poison training or aggregation."""
+    for f in dataclasses.fields(c):
+        value = getattr(c, f.name)
+        if isinstance(value, float):
+            _check(math.isfinite(value), to_key(f.name), value, "must be a finite number (not inf or nan)")
+
+
 def _validate(c: FedKDConfig) -> None:
+    _check_finite(c)
     _check(c.num_server_rounds >= 1, "num-server-rounds", c.num_server_rounds, "must be >= 1")
     _check(c.dataset in DATASETS, "dataset", c.dataset, "choose one of " + ", ".join(sorted(DATASETS)))
     _check(c.partitioner in PARTITIONERS, "partitioner", c.partitioner, "choose one of " + ", ".join(PARTITIONERS))
