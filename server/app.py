@@ -24,6 +24,7 @@ from server.client_dp import UserPrivacy, sampled_clients, wrap_client_dp
 from server.distillation_strategy import DistillationStrategy, ServerDistiller
 from server.metered_grid import MeteredGrid
 from server.recorder import RoundRecorder
+from server.reply_guard import ReplyGuard
 from server.secure_aggregation import run_secure_aggregation
 from server.server_distillation import server_distiller
 from server.strategy import build_strategy, check_strategy
@@ -87,6 +88,9 @@ def main(grid: Grid, context: Context) -> None:
                                             distiller=distiller)
     if user_privacy is not None:
         recorder.user_privacy = user_privacy
+    # Outermost: bad replies never reach client DP, the distiller or the aggregation.
+    strategy = guard = ReplyGuard(strategy)
+    recorder.failures = guard.take
     initial = ArrayRecord({k: v.detach().cpu() for k, v in student.state_dict().items()})
     if config.secure_aggregation:
         final = run_secure_aggregation(metered, context, config, recorder, initial)
