@@ -30,7 +30,7 @@ def describe_non_finite(name: str, values: npt.NDArray[np.generic] | torch.Tenso
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     index = first[0] if len(first) == 1 else first
     return (f"{name} holds {int(bad.sum())} non-finite value(s) of {array.size} "
-            f"(first: {array[first]!r} at index {index})")
+            f"(first: {array[first].item()!r} at index {index})")
 
 
 def first_non_finite(arrays: Mapping[str, npt.NDArray[np.generic] | torch.Tensor]) -> str | None:
