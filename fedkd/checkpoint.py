@@ -82,6 +82,21 @@ def _dimensions(path: Path, metadata: dict[str, str], expected: tuple[tuple[int,
     return shape, num_classes
 
 
+def _read_tensors(path: Path, name: str, expected_shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """The tensors of ``path``, after their names and shapes (from the header) match ``expected_shapes``."""
+    with safe_open(str(path), framework="pt") as reader:
+        shapes = {key: tuple(reader.get_slice(key).get_shape()) for key in reader.keys()}
+        if set(shapes) != set(expected_shapes):
+            missing, extra = sorted(set(expected_shapes) - set(shapes)), sorted(set(shapes) - set(expected_shapes))
+            raise CheckpointError(f"checkpoint {path} does not fit {name!r}: missing {missing}, unexpected {extra}")
+        for key, shape in shapes.items():
+            if shape != expected_shapes[key]:
+                raise CheckpointError(
+                    f"checkpoint {path} tensor {key!r} has shape {shape}, {name!r} needs {expected_shapes[key]}"
+                )
+        return {key: reader.get_tensor(key) for key in shapes}
+
+
 def load_model(path: Path, *, architecture: str | None = None, expected: tuple[tuple[int, ...], int] | None = None,
                max_bytes: int = DEFAULT_MAX_CHECKPOINT_BYTES) -> tuple[nn.Module, str]:
     """Rebuild a model from a checkpoint written by :func:`save_model`.
@@ -125,17 +140,10 @@ def load_model(path: Path, *, architecture: str | None = None, expected: tuple[t
     except (KeyError, ValueError, TypeError) as error:
         raise CheckpointError(f"checkpoint {path} metadata {metadata} cannot build a model: {error}") from error
     expected_shapes = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    with safe_open(str(path), framework="pt") as reader:
-        shapes = {key: tuple(reader.get_slice(key).get_shape()) for key in reader.keys()}
-        if set(shapes) != set(expected_shapes):
-            missing, extra = sorted(set(expected_shapes) - set(shapes)), sorted(set(shapes) - set(expected_shapes))
-            raise CheckpointError(f"checkpoint {path} does not fit {name!r}: missing {missing}, unexpected {extra}")
-        for key, shape in shapes.items():
-            if shape != expected_shapes[key]:
-                raise CheckpointError(
-                    f"checkpoint {path} tensor {key!r} has shape {shape}, {name!r} needs {expected_shapes[key]}"
-                )
-        tensors = {key: reader.get_tensor(key) for key in shapes}
+    try:
+        tensors = _read_tensors(path, name, expected_shapes)
+    except SafetensorError as error:
+        raise CheckpointError(f"checkpoint {path} is not a whole safetensors file: {error}") from error
     try:
         require_finite(f"checkpoint {path}", tensors)
     except NonFiniteError as error:

@@ -51,7 +51,8 @@ class NodeConfig:
     num_partitions: int | None = field(default=None, metadata=_doc("Set by Flower in simulation: the shard count."))
 
     def __post_init__(self) -> None:
-        for key, limit in (("max-data-bytes", self.max_data_bytes), ("max-checkpoint-bytes", self.max_checkpoint_bytes)):
+        limits = (("max-data-bytes", self.max_data_bytes), ("max-checkpoint-bytes", self.max_checkpoint_bytes))
+        for key, limit in limits:
             if limit < 1:
                 raise ConfigError(f"node-config {key}={limit!r} is not allowed: must be >= 1")
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -149,10 +150,12 @@ def _fits(logits: dict[str, torch.Tensor], site: SiteData) -> bool:
     )
 
 
-def _discard(path: Path, reason: str) -> None:
-    """Remove a corrupt cache entry so that it is rebuilt, and say so."""
-    logger.warning("[fedkd] cache entry %s is corrupt (%s); removed, rebuilding it", path, reason)
-    path.unlink(missing_ok=True)
+def _discard(path: Path, reason: str, *companions: Path) -> None:
+    """Remove a corrupt cache entry (and the files that belong to it) so that it is rebuilt, and say so."""
+    also = f" with {', '.join(c.name for c in companions)}" if companions else ""
+    logger.warning("[fedkd] cache entry %s is corrupt (%s); removed%s, rebuilding it", path, reason, also)
+    for file in (path, *companions):
+        file.unlink(missing_ok=True)
 
 
 def _cached_logits(path: Path, site: SiteData) -> dict[str, torch.Tensor] | None:
@@ -161,7 +164,7 @@ def _cached_logits(path: Path, site: SiteData) -> dict[str, torch.Tensor] | None
         return None
     try:
         logits = load_file(str(path))
-    except (OSError, ValueError, RuntimeError) as error:  # safetensors raises SafetensorError (a ValueError)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         _discard(path, str(error))
         return None
     if not _fits(logits, site):
@@ -179,8 +182,7 @@ def _cached_teacher(weights: Path, sidecar: Path) -> tuple[nn.Module, str, tuple
         entries = json.loads(sidecar.read_text())["dp_history"]
         history = tuple((float(s), float(q), int(n)) for s, q, n in entries)
     except (CheckpointError, OSError, ValueError, KeyError, TypeError) as error:
-        for path in (weights, sidecar):
-            _discard(path, f"{type(error).__name__}: {error}")
+        _discard(weights, str(error), sidecar)
         return None
     return model, name, history
 

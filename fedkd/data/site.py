@@ -88,16 +88,14 @@ def _read_split(
                 f"{path}: teacher inputs have shape {tuple(teacher_x.shape)}, "
                 f"the task needs {(x.shape[0], *teacher_input_shape)}"
             )
-        with np.errstate(over="ignore"):
-            teacher_x = teacher_x.astype(np.float32)
-        require_finite(f"{path} (as float32)", {"teacher_x": teacher_x})
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise ValueError(f"{path}: inputs 'x' must be real numbers, got {x.dtype}")
     require_finite(str(path), {"x": x} if teacher_x is None else {"x": x, "teacher_x": teacher_x})
     with np.errstate(over="ignore"):  # an overflow to inf is refused just below, by name
-        x = x.astype(np.float32)
-    require_finite(f"{path} (as float32)", {"x": x})
-    return ArrayDataset(x, y.astype(np.int64), teacher_x)
+        x32: npt.NDArray[np.float32] = x.astype(np.float32)
+        teacher32: npt.NDArray[np.float32] | None = None if teacher_x is None else teacher_x.astype(np.float32)
+    require_finite(f"{path} (as float32)", {"x": x32} if teacher32 is None else {"x": x32, "teacher_x": teacher32})
+    return ArrayDataset(x32, y.astype(np.int64), teacher32)
 
 
 def load_site_dir(

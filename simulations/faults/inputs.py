@@ -14,7 +14,7 @@ from fedkd.config import ConfigError, FedKDConfig
 from fedkd.data.site import load_site_dir
 from fedkd.limits import FileLimitError
 from fedkd.node_config import NodeConfig
-from simulations.faults import Fault
+from simulations.faults.fault import Fault
 
 NUM_TRAIN = 480  # 480 x 40 = 19,200 input values: one NaN among them poisoned a federation before
 
