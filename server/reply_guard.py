@@ -9,7 +9,9 @@ round's replies, this drops
 - train replies whose arrays do not have the global student's names and shapes,
 - replies with a negative ``num-examples``,
 
-and records each site's reason. The round recorder reads them once per round
+and records each site's reason. An aggregate that is still not finite (finite replies
+whose weighted sum overflows) is not adopted: the global student stays as it was,
+and ``failures["aggregate"]`` says why. The round recorder reads them once per round
 (:meth:`ReplyGuard.take`) into the round's ``failures`` and ``replies_dropped``.
 """
 
@@ -105,7 +107,14 @@ class ReplyGuard(Strategy):
 
     def aggregate_train(self, server_round: int,
                         replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        return self.inner.aggregate_train(server_round, self._screen("train", replies, self._shapes))
+        arrays, metrics = self.inner.aggregate_train(server_round, self._screen("train", replies, self._shapes))
+        reason = None if arrays is None else first_non_finite({k: a.numpy() for k, a in arrays.items()})
+        if reason is not None:
+            # Finite replies can still overflow a weighted sum; the global student then stays as it was.
+            self._failures["aggregate"] = f"the aggregate is not finite, the global student is kept: {reason}"
+            log(WARNING, "[fedkd] round %s: %s", server_round, self._failures["aggregate"])
+            return None, metrics
+        return arrays, metrics
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                            grid: Grid) -> Iterable[Message]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 import math
 from pathlib import Path
 
@@ -115,3 +116,27 @@ def test_round_recorder_writes_failures_and_replies_dropped(tmp_path: Path) -> N
     assert record["replies_dropped"] == 1
     assert set(record["failures"]) == {"9", "4"} and "teacher refused" in record["failures"]["4"]
     assert '"9": "train: non-finite weights' in (tmp_path / "results.csv").read_text().replace('""', '"')
+
+
+class _Overflowing(_QuietFedAvg):
+    """Aggregates finite replies to inf, as a server-side optimiser (FedAdam, FedAvgM) can overflow."""
+
+    def aggregate_train(self, server_round: int,
+                        replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        list(replies)
+        return ArrayRecord({"w": torch.full((3,), math.inf)}), MetricRecord({"n": 2})
+
+
+def test_reply_guard_aggregate_that_is_not_finite_keeps_the_global_student() -> None:
+    # Prepare: finite replies, an aggregation that overflows.
+    guard = ReplyGuard(_Overflowing())
+    guard.configure_train(1, ArrayRecord({"w": torch.zeros(3)}), ConfigRecord(), None)  # type: ignore[arg-type]
+    replies = [_reply(1, np.ones(3, dtype=np.float32)), _reply(2, np.ones(3, dtype=np.float32))]
+
+    # Execute
+    arrays, metrics = guard.aggregate_train(1, replies)
+
+    # Assert: nothing adopted (Flower keeps the global student), and the round record will say why.
+    assert arrays is None and metrics is not None
+    failures, dropped = guard.take()
+    assert dropped == 0 and "the aggregate is not finite" in failures["aggregate"]
