@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
