@@ -99,6 +99,10 @@ def train(msg: Message, context: Context) -> Message:
         return _train_legacy(msg, context)
     config = config_of(msg)
     student = student_of(msg, config)
+    received = first_non_finite(student.state_dict())
+    if received is not None:
+        return Message(error=Error(code=NON_FINITE, reason=f"the global student received is not finite: {received}"),
+                       reply_to=msg)
     record = msg.content.config_records["config"]
     try:
         metrics = train_round(config, context, student, int(record.get("server-round", 0)),
