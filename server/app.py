@@ -103,6 +103,8 @@ def main(grid: Grid, context: Context) -> None:
             evaluate_config=ConfigRecord(config.to_dict()),
             evaluate_fn=recorder.evaluate,
         ).arrays
+    if not len(final):  # no round adopted an aggregate (every reply failed or was left out): the initial student
+        final = initial
     student.load_state_dict(final.to_torch_state_dict())
     save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
                input_shape=splits.input_shape, num_classes=splits.num_classes)

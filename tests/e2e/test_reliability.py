@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from simulations.run import run_simulation
 
@@ -30,3 +32,31 @@ def test_simulation_krum_without_local_test_splits_trains_and_evaluates_zero_exa
     assert final["client_accuracy_mean"] is None  # no site had a test example
     assert final["failures"] == {} and final["replies_dropped"] == 0 and final["error_replies"] == 0
     assert final["global_accuracy"] > 0.2  # ten classes: chance is 0.1
+
+
+def test_simulation_with_a_nan_teacher_checkpoint_records_every_site_failure_and_keeps_the_student(
+    tmp_path: Path,
+) -> None:
+    # Prepare: the server names a teacher checkpoint holding one NaN weight (the student's architecture and shape).
+    from fedkd.checkpoint import save_model
+    from fedkd.models import build_model
+
+    model = build_model("mlp", input_shape=(40,), num_classes=10)
+    with torch.no_grad():
+        next(model.parameters())[0, 0] = math.nan
+    checkpoint = tmp_path / "poisoned.safetensors"
+    save_model(checkpoint, model, architecture="mlp", input_shape=(40,), num_classes=10)
+    overrides = {"num-server-rounds": 1, "teacher-checkpoint": str(checkpoint), "output-dir": str(tmp_path),
+                 "run-name": "nan-teacher", "cache-dir": str(tmp_path / "cache")}
+
+    # Execute
+    folder = run_simulation(num_supernodes=2, run_config=overrides, echo=False, timeout=600)
+
+    # Assert: every site refused the teacher, by name; the global student is the initial one.
+    first, last = json.loads((folder / "results.json").read_text())["rounds"]
+    assert last["error_replies"] == 4  # two sites, train and evaluate
+    assert len(last["failures"]) == 2 and last["replies_dropped"] == 0
+    for reason in last["failures"].values():
+        assert "train: error reply" in reason and "evaluate: error reply" in reason
+        assert "holds 1 non-finite value(s)" in reason
+    assert last["global_accuracy"] == first["global_accuracy"] and last["global_loss"] == first["global_loss"]
