@@ -40,6 +40,8 @@ app = ClientApp()
 BUDGET_SPENT = 4001
 # Error code of a train reply whose student came out of the round with nan or inf in it.
 NON_FINITE = 4002
+# Error code of a reply from a site that refused its inputs (data, teacher checkpoint, config, node config).
+SITE_REFUSED = 4003
 LEGACY_ARRAYS = "fitins.parameters"
 
 
@@ -92,7 +94,20 @@ def non_finite_reply(student: torch.nn.Module, metrics: Mapping[str, object]) ->
     return None if reason is None else f"this site's student is not finite after training, not sent: {reason}"
 
 
-@app.train(mods=[secure_aggregation_mod, client_dp_mod])
+def site_refusal_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Reply with an error naming what this site refused (its data, a checkpoint, a setting), not a traceback.
+
+    fedkd raises ``ValueError`` (and ``OSError`` for files) with a message naming the
+    bad value; the server records that message as the site's reason for the round.
+    Other exceptions are bugs and propagate as before.
+    """
+    try:
+        return call_next(msg, context)
+    except (ValueError, OSError) as error:
+        return Message(error=Error(code=SITE_REFUSED, reason=f"{type(error).__name__}: {error}"), reply_to=msg)
+
+
+@app.train(mods=[secure_aggregation_mod, client_dp_mod, site_refusal_mod])
 def train(msg: Message, context: Context) -> Message:
     """Distill the received student from this site's teacher and return it."""
     if LEGACY_ARRAYS in msg.content.array_records:
@@ -137,7 +152,7 @@ def _train_legacy(msg: Message, context: Context) -> Message:
     return Message(content=fitres_to_recorddict(fitres, keep_input=False), reply_to=msg)
 
 
-@app.evaluate()
+@app.evaluate(mods=[site_refusal_mod])
 def evaluate_student(msg: Message, context: Context) -> Message:
     """Evaluate the global student on this site's local test split, beside the site's teacher.
 

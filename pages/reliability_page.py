@@ -36,7 +36,9 @@ every site. Now every door a number comes in by checks it, and a site's resource
   PyTorch's `meta` device before anything is allocated; weights must be finite. A checkpoint without
   dimensions takes them from the task (with `teacher-architecture`).
 - **A site's reply**: a site refuses a received global student that is not finite, and does not send a student
-  with a non-finite weight or metric (an absurd `learning-rate=1e30` diverges; error 4002 says so). The server
+  with a non-finite weight or metric (an absurd `learning-rate=1e30` diverges; error 4002 says so). A site that
+  refuses its own inputs (data, teacher checkpoint, settings) replies error 4003 with the message below, not a
+  traceback. The server
   wraps its strategy in `server.reply_guard.ReplyGuard`, which leaves out error replies, replies with non-finite
   arrays or metrics, arrays of the wrong names or shapes and negative `num-examples`, before client DP, server
   distillation or aggregation see them. Each round's record lists `failures` (site -> reason) and

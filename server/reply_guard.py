@@ -33,6 +33,13 @@ def site_of(reply: Message) -> str:
     return str(reply.metadata.src_node_id)
 
 
+def _last_line(reason: str, limit: int = 1000) -> str:
+    """A traceback's last line (the exception and its message), at most ``limit`` characters."""
+    lines = [line.strip() for line in reason.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    return last if len(last) <= limit else last[: limit - 3] + "..."
+
+
 def reply_problem(reply: Message, shapes: dict[str, tuple[int, ...]] | None) -> str | None:
     """Why ``reply`` must not be aggregated, or ``None``.
 
@@ -44,7 +51,7 @@ def reply_problem(reply: Message, shapes: dict[str, tuple[int, ...]] | None) -> 
         The global arrays' names and shapes that a train reply must match; ``None``: not checked.
     """
     if reply.has_error():
-        return f"error reply (code {reply.error.code}): {reply.error.reason}"
+        return f"error reply (code {reply.error.code}): {_last_line(reply.error.reason)}"
     for name, record in reply.content.array_records.items():
         reason = first_non_finite({f"{name}.{key}": array.numpy() for key, array in record.items()})
         if reason is not None:

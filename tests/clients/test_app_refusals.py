@@ -6,13 +6,14 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
 import clients.site
-from clients.app import NON_FINITE, app
+from clients.app import NON_FINITE, SITE_REFUSED, app
 from fedkd.config import FedKDConfig
 from fedkd.distill.schedules import round_values
 from fedkd.student import build_student
@@ -35,12 +36,14 @@ def task_identity() -> Iterator[None]:
         TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
 
 
-def _ask(config: FedKDConfig, kind: str, student: torch.nn.Module) -> Message:
+def _ask(config: FedKDConfig, kind: str, student: torch.nn.Module,
+         node_config: dict[str, object] | None = None) -> Message:
     content = RecordDict({
         "arrays": ArrayRecord({k: v.detach().clone() for k, v in student.state_dict().items()}),
         "config": ConfigRecord({**config.to_dict(), "server-round": 1, **round_values(config, 1).to_record()}),
     })
-    context = Context(run_id=1, node_id=1, node_config=dict(NODE_CONFIG), state=RecordDict(), run_config={})
+    context = Context(run_id=1, node_id=1, node_config=dict(node_config or NODE_CONFIG), state=RecordDict(),
+                      run_config={})
     return app(Message(content=content, dst_node_id=1, message_type=kind), context)
 
 
@@ -80,3 +83,22 @@ def test_client_without_a_local_test_split_trains_and_evaluates_zero_examples(ca
 
     assert not trained.has_error() and trained.content["metrics"]["test-examples"] == 0
     assert not evaluated.has_error() and evaluated.content["metrics"]["num-examples"] == 0
+
+
+@pytest.mark.parametrize("kind", ["train", "evaluate"])
+def test_client_site_data_with_one_nan_replies_an_error_naming_it_not_a_traceback(tmp_path: Path, kind: str) -> None:
+    # Prepare: a real site whose train split holds one NaN among 19,200 values.
+    x = np.random.default_rng(0).normal(size=(480, 40)).astype(np.float32)
+    x[17, 3] = np.nan
+    np.savez(tmp_path / "train.npz", x=x, y=np.arange(480) % 10)
+    np.savez(tmp_path / "test.npz", x=x[:10] * 0, y=np.arange(10))
+    config = FedKDConfig.from_mapping({"cache-dir": str(tmp_path / "cache")})
+
+    # Execute
+    reply = _ask(config, kind, build_student(config), {"data-dir": str(tmp_path)})
+
+    # Assert
+    assert reply.has_error() and reply.error.code == SITE_REFUSED
+    assert reply.error.reason == (f"NonFiniteError: {tmp_path / 'train.npz'}: x holds 1 non-finite value(s) of 19200 "
+                                  "(first: nan at index (17, 3))")
+    assert not (tmp_path / "cache").exists()

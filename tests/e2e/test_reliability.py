@@ -57,6 +57,7 @@ def test_simulation_with_a_nan_teacher_checkpoint_records_every_site_failure_and
     assert last["error_replies"] == 4  # two sites, train and evaluate
     assert len(last["failures"]) == 2 and last["replies_dropped"] == 0
     for reason in last["failures"].values():
-        assert "train: error reply" in reason and "evaluate: error reply" in reason
-        assert "holds 1 non-finite value(s)" in reason
+        assert "train: error reply (code 4003): CheckpointError: teacher checkpoint " in reason
+        assert "evaluate: error reply (code 4003)" in reason and "Traceback" not in reason
+        assert "net.1.weight holds 1 non-finite value(s) of 4000 (first: nan at index (0, 0))" in reason
     assert last["global_accuracy"] == first["global_accuracy"] and last["global_loss"] == first["global_loss"]
