@@ -12,8 +12,8 @@ import os
 import stat
 from pathlib import Path
 
-DEFAULT_MAX_DATA_BYTES = 4 * 1024**3
-"""Largest site data file, counted both on disk and decompressed (4 GiB)."""
+DEFAULT_MAX_DATA_BYTES = 2 * 1024**3
+"""Largest site data file, counted both on disk and decompressed (2 GiB: ten times Fashion-MNIST as float32)."""
 DEFAULT_MAX_CHECKPOINT_BYTES = 1024**3
 """Largest teacher checkpoint (1 GiB)."""
 
