@@ -47,8 +47,9 @@ every site. Now every door a number comes in by checks it, and a site's resource
 - **Poisoned but finite replies** (say 1e6 x the weights): choose a robust `strategy`: `fedmedian`,
   `fedtrimmedavg` (`trimmed-avg-beta`), `krum`, `multikrum` (`krum-select`) or `bulyan`
   (`num-malicious-nodes`, which Bulyan needs 4f + 3 sites for). `tests/server/test_robust_strategy.py` shows one
-  poisoned site among seven moves FedAvg's student by more than 10^4 x its norm, and none of these by more than
-  0.05 per weight.
+  poisoned site among seven moves FedAvg's student by more than 10^4 x its norm, and none of these outside the
+  honest sites' own spread. Krum and MultiKrum adopt chosen sites' students, so a round's train statistics are
+  theirs only; Bulyan with fewer than 4f + 3 replies keeps the global student for that round.
 - **Caches**: a cached teacher or logits file that does not load (cut short, say) is removed with a log line and
   rebuilt. **Empty splits** (`local-test-fraction=0.0`) train, and evaluate over 0 examples.
 
