@@ -10,6 +10,8 @@ records of Flower's SecAgg+ workflow, whose mod masks the reply before it leaves
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.client.mod import secaggplus_mod
@@ -28,6 +30,7 @@ from fedkd.device import resolve_device
 from fedkd.distill.agreement import transfer_metrics
 from fedkd.distill.schedules import RoundValues
 from fedkd.evaluation import evaluate
+from fedkd.finite import first_non_finite, non_finite_scalars
 from fedkd.node_config import NodeConfig
 from fedkd.student import build_student
 
@@ -35,6 +38,10 @@ app = ClientApp()
 
 # Error code of a train reply from a site whose privacy budget is spent.
 BUDGET_SPENT = 4001
+# Error code of a train reply whose student came out of the round with nan or inf in it.
+NON_FINITE = 4002
+# Error code of a reply from a site that refused its inputs (data, teacher checkpoint, config, node config).
+SITE_REFUSED = 4003
 LEGACY_ARRAYS = "fitins.parameters"
 
 
@@ -78,19 +85,48 @@ def secure_aggregation_mod(msg: Message, context: Context, call_next: ClientAppC
     return call_next(msg, context)
 
 
-@app.train(mods=[secure_aggregation_mod, client_dp_mod])
+def non_finite_reply(student: torch.nn.Module, metrics: Mapping[str, object]) -> str | None:
+    """Why this site must not send its student (a weight or metric that is nan or inf), or ``None``.
+
+    A site never sends non-finite weights: averaged in, they would poison every site's student.
+    """
+    reason = first_non_finite(student.state_dict()) or non_finite_scalars(metrics.items())
+    return None if reason is None else f"this site's student is not finite after training, not sent: {reason}"
+
+
+def site_refusal_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Reply with an error naming what this site refused (its data, a checkpoint, a setting), not a traceback.
+
+    fedkd raises ``ValueError`` (and ``OSError`` for files) with a message naming the
+    bad value; the server records that message as the site's reason for the round.
+    Other exceptions are bugs and propagate as before.
+    """
+    try:
+        return call_next(msg, context)
+    except (ValueError, OSError) as error:
+        return Message(error=Error(code=SITE_REFUSED, reason=f"{type(error).__name__}: {error}"), reply_to=msg)
+
+
+@app.train(mods=[secure_aggregation_mod, client_dp_mod, site_refusal_mod])
 def train(msg: Message, context: Context) -> Message:
     """Distill the received student from this site's teacher and return it."""
     if LEGACY_ARRAYS in msg.content.array_records:
         return _train_legacy(msg, context)
     config = config_of(msg)
     student = student_of(msg, config)
+    received = first_non_finite(student.state_dict())
+    if received is not None:
+        return Message(error=Error(code=NON_FINITE, reason=f"the global student received is not finite: {received}"),
+                       reply_to=msg)
     record = msg.content.config_records["config"]
     try:
         metrics = train_round(config, context, student, int(record.get("server-round", 0)),
                               RoundValues.from_record(record))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
+    refusal = non_finite_reply(student, metrics)
+    if refusal is not None:
+        return Message(error=Error(code=NON_FINITE, reason=refusal), reply_to=msg)
     content = RecordDict({"arrays": ArrayRecord(student.state_dict()), "metrics": MetricRecord(metrics)})  # type: ignore[arg-type]
     return Message(content=content, reply_to=msg)
 
@@ -108,12 +144,15 @@ def _train_legacy(msg: Message, context: Context) -> Message:
                               RoundValues.from_record(fitins.config))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
+    refusal = non_finite_reply(student, metrics)
+    if refusal is not None:
+        return Message(error=Error(code=NON_FINITE, reason=refusal), reply_to=msg)
     parameters = ndarrays_to_parameters([v.detach().cpu().numpy() for v in student.state_dict().values()])
     fitres = FitRes(Status(Code.OK, ""), parameters, int(metrics["num-examples"]), metrics)  # type: ignore[arg-type]
     return Message(content=fitres_to_recorddict(fitres, keep_input=False), reply_to=msg)
 
 
-@app.evaluate()
+@app.evaluate(mods=[site_refusal_mod])
 def evaluate_student(msg: Message, context: Context) -> Message:
     """Evaluate the global student on this site's local test split, beside the site's teacher.
 

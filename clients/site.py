@@ -46,7 +46,8 @@ def load_site(config: FedKDConfig, node: NodeConfig) -> SiteData:
     spec = DATASETS[config.dataset]
     if node.data_dir:
         site = load_site_dir(Path(node.data_dir), input_shape=spec.input_shape,
-                             num_classes=spec.num_classes, teacher_input_shape=spec.teacher_input_shape)
+                             num_classes=spec.num_classes, teacher_input_shape=spec.teacher_input_shape,
+                             max_bytes=node.max_data_bytes)
     elif node.simulated:
         splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None,
                               cache_dir=cache_dir(config, node))
@@ -98,5 +99,6 @@ def load_teacher(config: FedKDConfig, node: NodeConfig, site: SiteData) -> Teach
             recipe=recipe,
             checkpoint=Path(checkpoint) if checkpoint else None,
             architecture=architecture,
+            max_checkpoint_bytes=node.max_checkpoint_bytes,
         )
     return _teachers[key]

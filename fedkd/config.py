@@ -10,6 +10,7 @@ out-of-range values raise :class:`ConfigError` naming the key and what is allowe
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,7 +136,8 @@ class FedKDConfig:
     strategy: str = field(
         default="fedavg",
         metadata=_doc("Server strategy by name (server.strategy.STRATEGIES): fedavg, fedprox, fedadam, fedavgm, "
-                      "fedyogi, fedadagrad, fedmedian."),
+                      "fedyogi, fedadagrad, fedmedian; robust to poisoned replies: fedtrimmedavg, krum, "
+                      "multikrum, bulyan."),
     )
     fraction_train: float = field(default=1.0, metadata=_doc("Share of clients sampled to train each round."))
     fraction_evaluate: float = field(
@@ -147,6 +149,14 @@ class FedKDConfig:
         metadata=_doc("Server step size (FedAvgM lr; FedAdam/FedYogi/FedAdagrad eta); 0 keeps Flower's default."),
     )
     server_momentum: float = field(default=0.9, metadata=_doc("FedAvgM server momentum."))
+    trimmed_avg_beta: float = field(
+        default=0.2, metadata=_doc("FedTrimmedAvg: share of the largest and of the smallest values cut per weight.")
+    )
+    num_malicious_nodes: int = field(
+        default=1, metadata=_doc("Krum, MultiKrum, Bulyan: poisoned sites tolerated per round (Bulyan needs "
+                                 "4f + 3 sites).")
+    )
+    krum_select: int = field(default=2, metadata=_doc("MultiKrum: replies kept and averaged each round."))
     local_dp: bool = field(
         default=False, metadata=_doc("Train the student with DP-SGD (Opacus) at every site.")
     )
@@ -330,7 +340,16 @@ def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
+def _check_finite(c: FedKDConfig) -> None:
+    """Every float key holds a finite number: ``inf`` or ``nan`` would poison training or aggregation."""
+    for f in dataclasses.fields(c):
+        value = getattr(c, f.name)
+        if isinstance(value, float):
+            _check(math.isfinite(value), to_key(f.name), value, "must be a finite number (not inf or nan)")
+
+
 def _validate(c: FedKDConfig) -> None:
+    _check_finite(c)
     _check(c.num_server_rounds >= 1, "num-server-rounds", c.num_server_rounds, "must be >= 1")
     _check(not c.server_test_data or Path(c.server_test_data).expanduser().is_absolute(), "server-test-data",
            c.server_test_data, "must be an absolute path (the server's own file) or empty")
@@ -402,6 +421,9 @@ def _validate(c: FedKDConfig) -> None:
     _check(0 < c.fraction_train <= 1, "fraction-train", c.fraction_train, "must be in (0, 1]")
     _check(c.server_learning_rate >= 0, "server-learning-rate", c.server_learning_rate, "must be >= 0")
     _check(c.proximal_mu >= 0, "proximal-mu", c.proximal_mu, "must be >= 0")
+    _check(0 <= c.trimmed_avg_beta < 0.5, "trimmed-avg-beta", c.trimmed_avg_beta, "must be in [0, 0.5)")
+    _check(c.num_malicious_nodes >= 0, "num-malicious-nodes", c.num_malicious_nodes, "must be >= 0")
+    _check(c.krum_select >= 1, "krum-select", c.krum_select, "must be >= 1")
     for key, sigma in (("dp-noise-multiplier", c.dp_noise_multiplier),
                        ("teacher-dp-noise-multiplier", c.teacher_dp_noise_multiplier),
                        ("dp-target-epsilon", c.dp_target_epsilon)):

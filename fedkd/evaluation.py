@@ -25,6 +25,9 @@ class EvalStats:
 def predict_logits(model: nn.Module, x: torch.Tensor, *, batch_size: int = EVAL_BATCH_SIZE) -> torch.Tensor:
     """Logits of ``model`` on ``x`` in eval mode, batch by batch, without gradients."""
     model.eval()
+    if x.shape[0] == 0:
+        empty: torch.Tensor = model(x)  # an empty split: logits of shape (0, num_classes)
+        return empty
     return torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 

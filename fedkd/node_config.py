@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fedkd.config import ConfigError, to_key, to_name
+from fedkd.limits import DEFAULT_MAX_CHECKPOINT_BYTES, DEFAULT_MAX_DATA_BYTES
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -38,8 +39,22 @@ class NodeConfig:
                       "covers the site's records."),
     )
     cache_dir: str = field(default="", metadata=_doc("The site's cache (teachers, logits, privacy ledger)."))
+    max_data_bytes: int = field(
+        default=DEFAULT_MAX_DATA_BYTES,
+        metadata=_doc("Largest data file this site reads, on disk and decompressed; larger ones are refused unread."),
+    )
+    max_checkpoint_bytes: int = field(
+        default=DEFAULT_MAX_CHECKPOINT_BYTES,
+        metadata=_doc("Largest teacher checkpoint this site reads (also one the server names); refused unread."),
+    )
     partition_id: int | None = field(default=None, metadata=_doc("Set by Flower in simulation: this node's shard."))
     num_partitions: int | None = field(default=None, metadata=_doc("Set by Flower in simulation: the shard count."))
+
+    def __post_init__(self) -> None:
+        limits = (("max-data-bytes", self.max_data_bytes), ("max-checkpoint-bytes", self.max_checkpoint_bytes))
+        for key, limit in limits:
+            if limit < 1:
+                raise ConfigError(f"node-config {key}={limit!r} is not allowed: must be >= 1")
 
     @classmethod
     def keys(cls) -> list[str]:

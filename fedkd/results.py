@@ -39,6 +39,8 @@ ROUND_FIELDS = (
     "bytes_sent",
     "bytes_received",
     "round_seconds",
+    "replies_dropped",
+    "failures",
 )
 
 
@@ -60,7 +62,7 @@ def rounds_csv(rounds: Sequence[Mapping[str, Any]]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=[*ROUND_FIELDS, *extra], lineterminator="\n")
     writer.writeheader()
     for record in rounds:
-        writer.writerow({k: _clean(v) for k, v in record.items()})
+        writer.writerow({k: json.dumps(_clean(v)) if isinstance(v, Mapping) else _clean(v) for k, v in record.items()})
     return buffer.getvalue()
 
 

@@ -13,20 +13,26 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from fedkd.checkpoint import CheckpointError, load_model, read_metadata, save_model
+from fedkd.checkpoint import CheckpointError, load_model, save_model
 from fedkd.data.site import SiteData
 from fedkd.distill.objective import CE_ONLY
 from fedkd.distill.training import OptimizerSettings, distill
 from fedkd.evaluation import predict_logits
+from fedkd.finite import first_non_finite
 from fedkd.io import atomic_path, write_atomic
+from fedkd.limits import DEFAULT_MAX_CHECKPOINT_BYTES
 from fedkd.models import build_model
+
+logger = logging.getLogger(__name__)
 
 # Bump when the teacher training code changes what a recipe produces.
 TRAINING_VERSION = 1
@@ -95,7 +101,10 @@ def recipe_key(recipe: TeacherRecipe, site: SiteData) -> str:
 
 def checkpoint_key(path: Path, site: SiteData) -> str:
     """Cache key for a checkpoint teacher's logits: file content and data."""
-    digest = hashlib.sha256(path.read_bytes())
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
     digest.update(site.train.fingerprint().encode())
     digest.update(site.test.fingerprint().encode())
     return "ckpt-" + digest.hexdigest()[:32]
@@ -137,7 +146,45 @@ def _fits(logits: dict[str, torch.Tensor], site: SiteData) -> bool:
         and test is not None
         and tuple(train.shape) == (len(site.train), site.num_classes)
         and tuple(test.shape) == (len(site.test), site.num_classes)
+        and first_non_finite(logits) is None
     )
+
+
+def _discard(path: Path, reason: str, *companions: Path) -> None:
+    """Remove a corrupt cache entry (and the files that belong to it) so that it is rebuilt, and say so."""
+    also = f" with {', '.join(c.name for c in companions)}" if companions else ""
+    logger.warning("[fedkd] cache entry %s is corrupt (%s); removed%s, rebuilding it", path, reason, also)
+    for file in (path, *companions):
+        file.unlink(missing_ok=True)
+
+
+def _cached_logits(path: Path, site: SiteData) -> dict[str, torch.Tensor] | None:
+    """The cached logits at ``path`` if they are whole and fit ``site``; a corrupt entry is removed."""
+    if not path.is_file():
+        return None
+    try:
+        logits = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        _discard(path, str(error))
+        return None
+    if not _fits(logits, site):
+        _discard(path, "shapes or values do not fit this site's splits")
+        return None
+    return logits
+
+
+def _cached_teacher(weights: Path, sidecar: Path) -> tuple[nn.Module, str, tuple[tuple[float, float, int], ...]] | None:
+    """A trained teacher from the cache, or ``None`` if absent; a corrupt entry is removed."""
+    if not (weights.is_file() and sidecar.is_file()):
+        return None
+    try:
+        model, name = load_model(weights)
+        entries = json.loads(sidecar.read_text())["dp_history"]
+        history = tuple((float(s), float(q), int(n)) for s, q, n in entries)
+    except (CheckpointError, OSError, ValueError, KeyError, TypeError) as error:
+        _discard(weights, str(error), sidecar)
+        return None
+    return model, name, history
 
 
 def site_logits(model: nn.Module, site: SiteData, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,6 +209,7 @@ def obtain_teacher(
     recipe: TeacherRecipe | None = None,
     checkpoint: Path | None = None,
     architecture: str | None = None,
+    max_checkpoint_bytes: int = DEFAULT_MAX_CHECKPOINT_BYTES,
 ) -> Teacher:
     """Load a teacher from the cache or a checkpoint, or train and cache one.
 
@@ -181,22 +229,26 @@ def obtain_teacher(
         A safetensors file written by :func:`fedkd.checkpoint.save_model`.
     architecture : str, optional
         The checkpoint's architecture, when its metadata lacks one.
+    max_checkpoint_bytes : int
+        The largest checkpoint the site reads (node-config ``max-checkpoint-bytes``).
+
+    A checkpoint must fit the site's task (its teacher input shape and classes; a
+    checkpoint without those metadata takes them from the site) and hold only
+    finite weights. A corrupt cache entry (teacher or logits) is removed with a
+    log line and rebuilt.
     """
     if (recipe is None) == (checkpoint is None):
         raise ValueError("give exactly one of a teacher recipe and a teacher checkpoint")
     folder = cache_dir / "teachers"
     folder.mkdir(parents=True, exist_ok=True)
     if checkpoint is not None:
+        try:
+            model, name = load_model(checkpoint, architecture=architecture,
+                                     expected=(site.teacher_input_shape, site.num_classes),
+                                     max_bytes=max_checkpoint_bytes)
+        except CheckpointError as error:
+            raise CheckpointError(f"teacher {error}") from None
         key = checkpoint_key(checkpoint, site)
-        model, name = load_model(checkpoint, architecture=architecture)
-        metadata = read_metadata(checkpoint)
-        shape = tuple(json.loads(metadata["input_shape"]))
-        if shape != site.teacher_input_shape or int(metadata["num_classes"]) != site.num_classes:
-            raise CheckpointError(
-                f"teacher checkpoint {checkpoint} is for inputs {shape} and "
-                f"{metadata['num_classes']} classes; this site's teacher has {site.teacher_input_shape} "
-                f"and {site.num_classes}"
-            )
         source = "checkpoint"
         dp_history: tuple[tuple[float, float, int], ...] = ()
     else:
@@ -204,10 +256,9 @@ def obtain_teacher(
         key = recipe_key(recipe, site)
         weights = folder / f"{key}.safetensors"
         sidecar = folder / f"{key}.json"
-        if weights.is_file() and sidecar.is_file():
-            model, name = load_model(weights)
-            entries = json.loads(sidecar.read_text())["dp_history"]
-            dp_history = tuple((float(s), float(q), int(n)) for s, q, n in entries)
+        cached_teacher = _cached_teacher(weights, sidecar)
+        if cached_teacher is not None:
+            model, name, dp_history = cached_teacher
         else:
             (model, dp_history), name = train_teacher(recipe, site, device=device), recipe.architecture
             save_model(weights, model, architecture=name, input_shape=site.teacher_input_shape,
@@ -218,8 +269,8 @@ def obtain_teacher(
     # Logits depend on both splits; a recipe key covers only the train split.
     data = hashlib.sha256((site.train.fingerprint() + site.test.fingerprint()).encode()).hexdigest()[:16]
     cached = folder / f"{key}.{data}.logits.safetensors"
-    logits = load_file(str(cached)) if cached.is_file() else {}
-    if _fits(logits, site):
+    logits = _cached_logits(cached, site)
+    if logits is not None:
         train, test = logits["train"], logits["test"]
     else:
         train, test = site_logits(model, site, device)

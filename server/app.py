@@ -25,6 +25,7 @@ from server.distillation_strategy import DistillationStrategy, ServerDistiller
 from server.held_out import held_out_set
 from server.metered_grid import MeteredGrid
 from server.recorder import RoundRecorder
+from server.reply_guard import ReplyGuard
 from server.secure_aggregation import run_secure_aggregation
 from server.server_distillation import server_distiller
 from server.strategy import build_strategy, check_strategy
@@ -90,6 +91,9 @@ def main(grid: Grid, context: Context) -> None:
                                             distiller=distiller)
     if user_privacy is not None:
         recorder.user_privacy = user_privacy
+    # Outermost: bad replies never reach client DP, the distiller or the aggregation.
+    strategy = guard = ReplyGuard(strategy)
+    recorder.failures = guard.take
     initial = ArrayRecord({k: v.detach().cpu() for k, v in student.state_dict().items()})
     if config.secure_aggregation:
         final = run_secure_aggregation(metered, context, config, recorder, initial)
@@ -102,6 +106,8 @@ def main(grid: Grid, context: Context) -> None:
             evaluate_config=ConfigRecord(config.to_dict()),
             evaluate_fn=recorder.evaluate,
         ).arrays
+    if not len(final):  # no round adopted an aggregate (every reply failed or was left out): the initial student
+        final = initial
     student.load_state_dict(final.to_torch_state_dict())
     save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
                input_shape=spec.input_shape, num_classes=spec.num_classes)

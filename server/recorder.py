@@ -92,6 +92,9 @@ class RoundRecorder:
         self._bytes = (0, 0)
         self._errors = 0
         self.user_privacy: Callable[[], tuple[float, float] | None] = lambda: None
+        self.failures: Callable[[], tuple[dict[str, str], int]] = lambda: ({}, 0)
+        """Sites whose replies were errors or were left out this round (site -> reason), and how many
+        replies were left out: :meth:`server.reply_guard.ReplyGuard.take`."""
         self._clock = time.perf_counter()
 
     def aggregate_train(self, records: list[RecordDict], strategy_weight_key: str) -> MetricRecord:
@@ -156,6 +159,7 @@ class RoundRecorder:
             "round_seconds": now - self._clock,
             "error_replies": errors - self._errors,
         }
+        record["failures"], record["replies_dropped"] = self.failures()
         user = self.user_privacy()
         if user is not None:
             record["user_epsilon"], record["user_delta"] = user
@@ -181,5 +185,8 @@ class RoundRecorder:
             line += f" | epsilon max {r['epsilon_max']:.3f}"
         if r.get("user_epsilon") is not None:
             line += f" | user-level epsilon {r['user_epsilon']:.3f}"
+        if r.get("failures"):
+            line += f" | {len(r['failures'])} site(s) failed or left out: " + "; ".join(
+                f"{site}: {reason}" for site, reason in sorted(r["failures"].items()))
         line += f" | {r['round_seconds']:.1f}s"
         log(INFO, line)

@@ -7,13 +7,17 @@ from typing import Any
 
 from flwr.app import MetricRecord, RecordDict
 from flwr.serverapp.strategy import (
+    Bulyan,
     FedAdagrad,
     FedAdam,
     FedAvg,
     FedAvgM,
     FedMedian,
     FedProx,
+    FedTrimmedAvg,
     FedYogi,
+    Krum,
+    MultiKrum,
 )
 
 from fedkd.config import ConfigError, FedKDConfig
@@ -44,6 +48,12 @@ STRATEGIES: dict[str, StrategyFactory] = {
     "fedyogi": lambda config, common: FedYogi(**_step(config), **common),
     "fedadagrad": lambda config, common: FedAdagrad(**_step(config), **common),
     "fedmedian": lambda config, common: FedMedian(**common),
+    # Robust to poisoned (large but finite) replies; non-finite ones never get here (server.reply_guard).
+    "fedtrimmedavg": lambda config, common: FedTrimmedAvg(beta=config.trimmed_avg_beta, **common),
+    "krum": lambda config, common: Krum(num_malicious_nodes=config.num_malicious_nodes, **common),
+    "multikrum": lambda config, common: MultiKrum(num_malicious_nodes=config.num_malicious_nodes,
+                                                  num_nodes_to_select=config.krum_select, **common),
+    "bulyan": lambda config, common: Bulyan(num_malicious_nodes=config.num_malicious_nodes, **common),
 }
 
 

@@ -153,3 +153,53 @@ def test_save_model_failed_replace_keeps_the_old_checkpoint_and_leaves_no_tempor
     loaded, _ = load_model(path)
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in old.state_dict().items())
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_load_model_metadata_of_four_terabytes_is_refused_from_the_header_before_building(tmp_path: Path) -> None:
+    # Prepare: an mlp for (40,) inputs whose metadata claims (100000, 100000): a real build would take 4 TB.
+    path = tmp_path / "huge.safetensors"
+    tensors = {k: v.contiguous() for k, v in build_model("mlp", input_shape=(40,), num_classes=10).state_dict().items()}
+    save_file(tensors, path, metadata={"architecture": "mlp", "input_shape": "[100000, 100000]", "num_classes": "10"})
+
+    # Execute / Assert: the skeleton on the meta device costs nothing; the header's shapes refuse it.
+    with pytest.raises(CheckpointError, match=r"tensor 'net.1.weight' has shape \(100, 40\), 'mlp' needs "
+                                              r"\(100, 10000000000\)"):
+        load_model(path)
+
+
+def test_load_model_without_dimensions_takes_the_expected_ones(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("mlp", input_shape=(40,), num_classes=10)
+    path = tmp_path / "bare.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+
+    loaded, name = load_model(path, architecture="mlp", expected=((40,), 10))
+
+    assert name == "mlp"
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values(),
+                                                 strict=True))
+    with pytest.raises(CheckpointError, match="lacks 'input_shape' and 'num_classes'"):
+        load_model(path, architecture="mlp")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_load_model_non_finite_weight_is_refused_naming_it(tmp_path: Path, value: float) -> None:
+    model = build_model("mlp", input_shape=(40,), num_classes=10)
+    with torch.no_grad():
+        model.state_dict()["net.1.bias"][7] = value
+    path = tmp_path / "poisoned.safetensors"
+    save_model(path, model, architecture="mlp", input_shape=(40,), num_classes=10)
+
+    with pytest.raises(CheckpointError, match=re.escape(f"net.1.bias holds 1 non-finite value(s) of 100 (first: "
+                                                        f"{value!r} at index 7)")):
+        load_model(path)
+
+
+def test_read_metadata_device_or_oversized_file_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    _save_mlp(path)
+
+    with pytest.raises(CheckpointError, match="/dev/zero is not a regular file"):
+        read_metadata(Path("/dev/zero"))
+    with pytest.raises(CheckpointError, match=r"over this site's limit of 100 \(node-config max-checkpoint-bytes\)"):
+        read_metadata(path, max_bytes=100)

@@ -203,5 +203,5 @@ def test_obtain_teacher_checkpoint_for_the_teacher_view_fits_and_one_for_the_stu
 
     # Assert
     assert torch.allclose(teacher.train_logits, _forward(model, site.train.teacher_view()), atol=1e-6)
-    with pytest.raises(CheckpointError, match=r"is for inputs \(40,\) .* this site's teacher has \(20,\)"):
+    with pytest.raises(CheckpointError, match=r"is for inputs \(40,\) .* this task needs inputs \(20,\)"):
         obtain_teacher(site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=student_shaped)

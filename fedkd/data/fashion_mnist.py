@@ -4,13 +4,15 @@ Lookup order: an explicit data directory, the ``FEDKD_DATA_DIR`` environment
 variable, Debian's ``dataset-fashion-mnist`` package, then a download from the
 canonical mirror into the cache directory. Every file, wherever it comes from, is
 checked against the SHA-256 of its decompressed content before use, so a
-truncated download or a different file is refused by name.
+truncated download or a different file is refused by name; a corrupt file in
+fedkd's own cache is removed with a log line and downloaded again.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 import urllib.request
 from pathlib import Path
@@ -23,6 +25,8 @@ from fedkd.io import atomic_path
 
 CANONICAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+logger = logging.getLogger(__name__)
 
 # SHA-256 of each file's decompressed idx content (gzip headers vary by packager).
 CONTENT_SHA256: dict[str, str] = {
@@ -84,17 +88,34 @@ def _read_idx(path: Path) -> npt.NDArray[np.uint8]:
     return data.reshape(dims)
 
 
+def _verified_cache_entry(path: Path, expected: str) -> bool:
+    """Whether a file of fedkd's own cache is whole; a corrupt one is removed (and downloaded again) with a log line.
+
+    Files elsewhere (a data directory, Debian's package) are the user's: a corrupt one is refused, never removed.
+    """
+    try:
+        verify_file(path, expected)
+    except ChecksumError as error:
+        logger.warning("[fedkd] cache entry %s is corrupt (%s); removed, downloading it again", path, error)
+        path.unlink(missing_ok=True)
+        return False
+    return True
+
+
 def locate_files(
     data_dir: Path | None, cache_dir: Path, base_url: str = CANONICAL_URL
 ) -> dict[str, Path]:
     """Find (or download) the four verified files; return their paths by name."""
     candidates = [d for d in (data_dir, os.environ.get("FEDKD_DATA_DIR")) if d]
     search = [Path(d) for d in candidates] + [DEBIAN_DIR, cache_dir / "fashion-mnist"]
+    own = cache_dir / "fashion-mnist"
     found: dict[str, Path] = {}
     for name, expected in CONTENT_SHA256.items():
         for directory in search:
             for path in (directory / name, directory / "fashion-mnist" / name):
                 if path.is_file():
+                    if path.parent == own and not _verified_cache_entry(path, expected):
+                        continue
                     verify_file(path, expected)
                     found[name] = path
                     break

@@ -14,6 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from fedkd.data.arrays import ArrayDataset
+from fedkd.data.npz import read_npz
+from fedkd.finite import require_finite
+from fedkd.limits import DEFAULT_MAX_DATA_BYTES
 
 
 @dataclass(frozen=True)
@@ -64,16 +67,11 @@ def split_shard(
 
 
 def _read_split(
-    path: Path, input_shape: tuple[int, ...], num_classes: int, teacher_input_shape: tuple[int, ...] | None
+    path: Path, input_shape: tuple[int, ...], num_classes: int, teacher_input_shape: tuple[int, ...] | None,
+    max_bytes: int,
 ) -> ArrayDataset:
-    if not path.is_file():
-        raise FileNotFoundError(f"site data file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            x, y = archive["x"], archive["y"]
-            teacher_x = archive["teacher_x"] if "teacher_x" in archive.files else None
-    except (KeyError, ValueError, OSError) as error:
-        raise ValueError(f"{path} must be an .npz file with arrays 'x' and 'y': {error}") from error
+    arrays = read_npz(path, ("x", "y"), ("teacher_x",), max_bytes=max_bytes)
+    x, y, teacher_x = arrays["x"], arrays["y"], arrays.get("teacher_x")
     if tuple(x.shape[1:]) != input_shape:
         raise ValueError(f"{path}: inputs have shape {tuple(x.shape[1:])}, the task needs {input_shape}")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
@@ -90,8 +88,14 @@ def _read_split(
                 f"{path}: teacher inputs have shape {tuple(teacher_x.shape)}, "
                 f"the task needs {(x.shape[0], *teacher_input_shape)}"
             )
-        teacher_x = teacher_x.astype(np.float32)
-    return ArrayDataset(x.astype(np.float32), y.astype(np.int64), teacher_x)
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"{path}: inputs 'x' must be real numbers, got {x.dtype}")
+    require_finite(str(path), {"x": x} if teacher_x is None else {"x": x, "teacher_x": teacher_x})
+    with np.errstate(over="ignore"):  # an overflow to inf is refused just below, by name
+        x32: npt.NDArray[np.float32] = x.astype(np.float32)
+        teacher32: npt.NDArray[np.float32] | None = None if teacher_x is None else teacher_x.astype(np.float32)
+    require_finite(f"{path} (as float32)", {"x": x32} if teacher32 is None else {"x": x32, "teacher_x": teacher32})
+    return ArrayDataset(x32, y.astype(np.int64), teacher32)
 
 
 def load_site_dir(
@@ -100,6 +104,7 @@ def load_site_dir(
     input_shape: tuple[int, ...],
     num_classes: int,
     teacher_input_shape: tuple[int, ...] | None = None,
+    max_bytes: int = DEFAULT_MAX_DATA_BYTES,
 ) -> SiteData:
     """Read a real site's ``train.npz`` and ``test.npz`` (arrays ``x`` and ``y``).
 
@@ -115,14 +120,17 @@ def load_site_dir(
         For a task with a teacher view (see :attr:`fedkd.data.registry.DatasetSpec.teacher_input_shape`):
         each file must then also hold ``teacher_x`` of this shape per sample. ``None``:
         the task has none, and a file holding ``teacher_x`` is refused.
+    max_bytes : int
+        The site's limit on each file, on disk and decompressed (node-config ``max-data-bytes``).
 
     Raises
     ------
     FileNotFoundError, ValueError
-        Naming the file and what is wrong with it.
+        Naming the file and what is wrong with it: a size over ``max_bytes``, an input
+        that is ``nan`` or ``inf``, a label out of range, a shape the task does not have.
     """
     return SiteData(
-        train=_read_split(directory / "train.npz", input_shape, num_classes, teacher_input_shape),
-        test=_read_split(directory / "test.npz", input_shape, num_classes, teacher_input_shape),
+        train=_read_split(directory / "train.npz", input_shape, num_classes, teacher_input_shape, max_bytes),
+        test=_read_split(directory / "test.npz", input_shape, num_classes, teacher_input_shape, max_bytes),
         num_classes=num_classes,
     )

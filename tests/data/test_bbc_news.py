@@ -150,6 +150,27 @@ def test_sentence_embeddings_unusable_cache_file_is_recomputed_and_replaced_whol
     assert [p.name for p in (tmp_path / "bbc-news").iterdir()] == [cached.name]
 
 
+def test_sentence_embeddings_cache_with_nan_or_cut_short_is_recomputed_with_a_log_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(bbc_news, "_encode", lambda texts: np.ones((len(texts), EMBEDDING_DIM), np.float32))
+    texts = ("one article", "another")
+    sentence_embeddings(texts, cache_dir=tmp_path)
+    (cached,) = (tmp_path / "bbc-news").iterdir()
+    poisoned = np.ones((2, EMBEDDING_DIM), np.float32)
+    poisoned[1, 5] = np.nan
+    np.save(cached, poisoned)
+
+    after_nan = sentence_embeddings(texts, cache_dir=tmp_path)
+    cached.write_bytes(cached.read_bytes()[:90])  # cut short inside the array data
+    with caplog.at_level("WARNING", logger="fedkd.data.bbc_news"):
+        after_cut = sentence_embeddings(texts, cache_dir=tmp_path)
+
+    assert np.all(after_nan == 1) and np.all(after_cut == 1)
+    assert f"cache entry {cached} is corrupt" in caplog.text
+    assert np.all(np.load(cached, allow_pickle=False) == 1)
+
+
 def test_sentence_embeddings_other_texts_get_another_cache_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -179,6 +179,29 @@ def test_locate_files_missing_on_the_mirror_raises_and_leaves_nothing(mirror: Mi
 
 
 @pytest.mark.usefixtures("no_local_copies")
+@needs_files
+@pytest.mark.usefixtures("no_local_copies")
+def test_locate_files_corrupt_cache_entry_is_removed_and_downloaded_again(
+    mirror: Mirror, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Prepare: a cached download cut short (a killed process, a full disk).
+    _serve_debian_copies(mirror)
+    cache = tmp_path / "cache"
+    locate_files(None, cache, base_url=mirror.url)
+    broken = cache / "fashion-mnist" / NAMES[1]
+    broken.write_bytes(broken.read_bytes()[:100])
+    mirror.requests.clear()
+
+    # Execute
+    with caplog.at_level("WARNING", logger="fedkd.data.fashion_mnist"):
+        files = locate_files(None, cache, base_url=mirror.url)
+
+    # Assert: only the broken file fetched again, whole, and the log names it.
+    assert mirror.requests == [f"/{NAMES[1]}"]
+    verify_file(files[NAMES[1]], CONTENT_SHA256[NAMES[1]])
+    assert f"cache entry {broken} is corrupt" in caplog.text
+
+
 def test_locate_files_corrupt_local_copy_raises_checksum_error_naming_it(tmp_path: Path) -> None:
     local = tmp_path / "local"
     local.mkdir()
