@@ -263,8 +263,9 @@ class FedKDConfig:
         changes: dict[str, Any] = {}
         for key, value in values.items():
             name = to_name(str(key))
-            if name not in types:
-                raise ConfigError(f"unknown config key {key!r}; allowed keys: {', '.join(cls.keys())}")
+            if name not in types or "_" in str(key):
+                hint = f" (did you mean {to_key(name)!r}?)" if name in types else ""
+                raise ConfigError(f"unknown config key {key!r}{hint}; allowed keys: {', '.join(cls.keys())}")
             changes[name] = _coerce(str(key), value, str(types[name]))
         return dataclasses.replace(base, **changes)
 

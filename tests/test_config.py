@@ -205,3 +205,8 @@ def test_fedkd_config_every_shipped_experiment_loads_into_a_valid_config(path: P
 
 def test_fedkd_config_shipped_experiments_exist() -> None:
     assert len(EXPERIMENTS) >= 5
+
+
+def test_fedkd_config_snake_case_key_is_refused_suggesting_the_kebab_one() -> None:
+    with pytest.raises(ConfigError, match=r"'learning_rate' \(did you mean 'learning-rate'\?\)"):
+        FedKDConfig.from_mapping({"learning_rate": 0.1})
