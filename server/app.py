@@ -99,6 +99,7 @@ def main(grid: Grid, context: Context) -> None:
             evaluate_config=ConfigRecord(config.to_dict()),
             evaluate_fn=recorder.evaluate,
         ).arrays
+    recorder.writer.flush()
     student.load_state_dict(final.to_torch_state_dict())
     save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
                input_shape=splits.input_shape, num_classes=splits.num_classes)

@@ -205,3 +205,8 @@ def test_fedkd_config_every_shipped_experiment_loads_into_a_valid_config(path: P
 
 def test_fedkd_config_shipped_experiments_exist() -> None:
     assert len(EXPERIMENTS) >= 5
+
+
+def test_fedkd_config_evaluate_every_zero_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="evaluate-every=0 is not allowed: must be >= 1"):
+        FedKDConfig.from_mapping({"evaluate-every": 0})
