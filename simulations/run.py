@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fedkd.config import FedKDConfig
+from fedkd.device import visible_gpus
 from fedkd.results import read_results
 from simulations.placement import client_resources, machine_resources
 
@@ -135,6 +136,7 @@ def run_simulation(
     echo: bool = True,
     client_cpus: int | None = None,
     client_gpus: float | None = None,
+    prepare_teachers: bool = False,
 ) -> Path:
     """Run the app with ``flwr run`` on a private SuperLink; return the results folder.
 
@@ -156,6 +158,10 @@ def run_simulation(
         GPUs per client; fractions share a GPU (0.25: four clients per GPU). Default:
         0 on a CPU machine, else each GPU shared by as many clients as there are CPUs
         for (:func:`simulations.placement.default_resources`).
+    prepare_teachers : bool
+        Train (or load) every site's teacher into the disk cache before the
+        SuperLink starts, in as many worker processes as clients run at once, so
+        that round 1 does not wait for teacher training.
 
     Raises
     ------
@@ -167,6 +173,12 @@ def run_simulation(
     cpus, gpus = machine_resources()
     resources = client_resources(num_supernodes, client_cpus=client_cpus, client_gpus=client_gpus,
                                  cpus=cpus, gpus=gpus)
+    if prepare_teachers:
+        from simulations.prepare_teachers import prepare_teachers as prepare
+
+        prepare(resolved_config(run_config or {}, app_dir), num_supernodes,
+                workers=resources.concurrent(cpus=cpus, gpus=gpus),
+                gpus=visible_gpus() or tuple(str(i) for i in range(gpus)), echo=echo)
     home = Path(tempfile.mkdtemp(prefix="fedkd-flwr-"))
     # The SuperLink starts flower-superexec by name: put this interpreter's scripts first on PATH.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -274,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-gpus", type=float, default=None,
                         help="GPUs per client, e.g. 0.25 (four clients share a GPU); default: each GPU shared "
                              "by as many clients as there are CPUs for, 0 without GPUs")
+    parser.add_argument("--prepare-teachers", action=argparse.BooleanOptionalAction, default=True,
+                        help="train or load every site's teacher before round 1, in parallel (default on)")
     args = parser.parse_args(argv)
     overrides = _parse_run_config(args.run_config)
     if args.experiment:
@@ -282,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["output-dir"] = str(Path.cwd() / "results")
     try:
         folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides,
-                                client_cpus=args.client_cpus, client_gpus=args.client_gpus)
+                                client_cpus=args.client_cpus, client_gpus=args.client_gpus,
+                                prepare_teachers=args.prepare_teachers)
     except ValueError as error:
         print(f"fedkd: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,125 @@
+"""Get every simulated site's teacher ready before the federation starts.
+
+A site trains its teacher at first use, inside round 1, so that round takes as
+long as the slowest site's teacher training. This step does it beforehand, in
+parallel worker processes, through the same code the clients run
+(:func:`clients.site.load_site` and :func:`clients.site.load_teacher`), which
+caches each teacher on disk (:func:`fedkd.teacher.obtain_teacher`); the clients
+then load it from there. Teachers already cached are only loaded. Workers on a
+GPU machine take the GPUs in turn.
+
+Run alone: ``python -m simulations.prepare_teachers --num-supernodes 100 [--run-config "..."]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from typing import Any
+
+from fedkd.config import FedKDConfig
+
+
+def _start_worker(gpus: Sequence[str], counter: Any, threads: int) -> None:
+    """Pin this worker to one GPU (in turn) before torch touches CUDA, and to its share of the CPUs."""
+    if gpus:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _prepare(config_values: dict[str, Any], partition_ids: list[int], num_partitions: int) -> int:
+    """Obtain the teachers of ``partition_ids`` (trained and cached, or loaded); return how many."""
+    from clients.site import load_site, load_teacher
+    from fedkd.node_config import NodeConfig
+
+    config = FedKDConfig.from_mapping(config_values)
+    for partition_id in partition_ids:
+        node = NodeConfig(partition_id=partition_id, num_partitions=num_partitions)
+        load_teacher(config, node, load_site(config, node))
+    return len(partition_ids)
+
+
+def trained_teachers(config: FedKDConfig) -> int:
+    """How many trained teachers the run's cache holds (one JSON sidecar each)."""
+    from clients.site import cache_dir
+    from fedkd.node_config import NodeConfig
+
+    folder = cache_dir(config, NodeConfig()) / "teachers"
+    return sum(1 for _ in folder.glob("*.json")) if folder.is_dir() else 0
+
+
+def prepare_teachers(config: FedKDConfig, num_supernodes: int, *, workers: int, gpus: Sequence[str] = (),
+                     echo: bool = True) -> tuple[int, int]:
+    """Train or load the teacher of every simulated site ``0..num_supernodes-1``.
+
+    Parameters
+    ----------
+    config : FedKDConfig
+        The run's resolved config (what the server sends the clients).
+    num_supernodes : int
+        Simulated sites.
+    workers : int
+        Worker processes; each takes an interleaved share of the sites.
+    gpus : sequence of str
+        GPU ids for the workers to take in turn; empty: as ``teacher-device`` says.
+    echo : bool
+        Print a progress line as workers finish.
+
+    Returns
+    -------
+    tuple of int
+        Teachers trained now, and the others (found in the cache, or from checkpoints).
+    """
+    if workers < 1:
+        raise ValueError(f"workers={workers} must be >= 1")
+    started = time.monotonic()
+    before = trained_teachers(config)
+    workers = min(workers, num_supernodes)
+    shares = [list(range(w, num_supernodes, workers)) for w in range(workers)]
+    context = get_context("spawn")
+    counter = context.Value("i", 0)
+    done = 0
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(list(gpus), counter, max(1, (os.cpu_count() or 1) // workers))) as pool:
+        futures = [pool.submit(_prepare, config.to_dict(), share, num_supernodes) for share in shares]
+        for future in as_completed(futures):
+            done += future.result()
+            if echo:
+                print(f"[fedkd] teachers: {done}/{num_supernodes} ready in {time.monotonic() - started:.0f}s",
+                      flush=True)
+    trained = trained_teachers(config) - before
+    return trained, num_supernodes - trained
+
+
+def resolved(run_config: Mapping[str, Any]) -> FedKDConfig:
+    """The config the server resolves these run-config overrides to."""
+    from simulations.run import resolved_config
+
+    return resolved_config(run_config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    from simulations.run import _parse_run_config
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-supernodes", type=int, default=10)
+    parser.add_argument("--run-config", default="")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+    prepare_teachers(resolved(_parse_run_config(args.run_config)), args.num_supernodes, workers=args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
