@@ -85,6 +85,8 @@ def prepare_teachers(config: FedKDConfig, num_supernodes: int, *, workers: int, 
     started = time.monotonic()
     before = trained_teachers(config)
     workers = min(workers, num_supernodes)
+    if echo:
+        print(f"[fedkd] teachers: preparing {num_supernodes} in {workers} worker processes", flush=True)
     shares = [list(range(w, num_supernodes, workers)) for w in range(workers)]
     context = get_context("spawn")
     counter = context.Value("i", 0)

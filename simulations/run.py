@@ -173,6 +173,9 @@ def run_simulation(
     cpus, gpus = machine_resources()
     resources = client_resources(num_supernodes, client_cpus=client_cpus, client_gpus=client_gpus,
                                  cpus=cpus, gpus=gpus)
+    if echo:
+        print(f"[fedkd] {num_supernodes} clients, {resources.concurrent(cpus=cpus, gpus=gpus)} at once "
+              f"({resources.num_cpus} CPU, {resources.num_gpus:g} GPU each; {cpus} CPUs, {gpus} GPUs)", flush=True)
     if prepare_teachers:
         from simulations.prepare_teachers import prepare_teachers as prepare
 
@@ -184,9 +187,6 @@ def run_simulation(
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path}
     federation = f"num-supernodes={num_supernodes} {resources.federation_config()}"
-    if echo:
-        print(f"[fedkd] {num_supernodes} clients, {resources.concurrent(cpus=cpus, gpus=gpus)} at once "
-              f"({resources.num_cpus} CPU, {resources.num_gpus:g} GPU each; {cpus} CPUs, {gpus} GPUs)", flush=True)
     command = [_bin("flwr"), "run", str(app_dir), CONNECTION, "--stream", "--federation-config", federation]
     if run_config:
         command += ["--run-config", run_config_string(run_config)]
