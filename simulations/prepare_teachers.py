@@ -17,12 +17,15 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 from fedkd.config import FedKDConfig
+
+APP_DIR = Path(__file__).resolve().parent.parent
 
 
 def _start_worker(gpus: Sequence[str], counter: Any, threads: int) -> None:
@@ -103,23 +106,19 @@ def prepare_teachers(config: FedKDConfig, num_supernodes: int, *, workers: int, 
     return trained, num_supernodes - trained
 
 
-def resolved(run_config: Mapping[str, Any]) -> FedKDConfig:
-    """The config the server resolves these run-config overrides to."""
-    from simulations.run import resolved_config
-
-    return resolved_config(run_config)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    from simulations.run import _parse_run_config
+    import tomllib
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-supernodes", type=int, default=10)
-    parser.add_argument("--run-config", default="")
+    parser.add_argument("--run-config", default="", help='overrides, e.g. "teacher-epochs=10 cache-dir=\'/tmp/c\'"')
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
-    prepare_teachers(resolved(_parse_run_config(args.run_config)), args.num_supernodes, workers=args.workers)
+    overrides = {key: tomllib.loads(f"v = {raw}")["v"]
+                 for key, _, raw in (item.partition("=") for item in args.run_config.split())}
+    config = FedKDConfig.from_run_config({**FedKDConfig().to_dict(), **overrides}, base_dir=APP_DIR)
+    prepare_teachers(config, args.num_supernodes, workers=args.workers)
     return 0
 
 
