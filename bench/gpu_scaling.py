@@ -75,7 +75,7 @@ class MemoryPoller:
 
 
 def run_case(name: str, *, clients: int, rounds: int, client_gpus: float, overrides: dict[str, Any],
-             scratch: Path, timeout: float) -> dict[str, Any]:
+             scratch: Path, timeout: float, prepare_teachers: bool = False) -> dict[str, Any]:
     """One timed simulation; its rounds per minute and peak GPU memory, or its error."""
     run_config = {"num-server-rounds": rounds, "output-dir": str(scratch / "runs"), "run-name": name,
                   "cache-dir": str(scratch / "cache"), **overrides}
@@ -84,7 +84,8 @@ def run_case(name: str, *, clients: int, rounds: int, client_gpus: float, overri
         start = time.perf_counter()
         try:
             folder = run_simulation(num_supernodes=clients, run_config=run_config, client_cpus=1,
-                                    client_gpus=client_gpus, echo=False, timeout=timeout)
+                                    client_gpus=client_gpus, echo=False, timeout=timeout,
+                                    prepare_teachers=prepare_teachers)
         except SimulationFailed as error:
             return {"case": name, "error": str(error)[-2000:]}
         wall = time.perf_counter() - start
@@ -124,7 +125,7 @@ def main() -> int:
         scratch = Path(folder)
         print("gpu_scaling: training the teachers once (untimed)", flush=True)
         warm = run_case("warm-up", clients=args.clients, rounds=1, client_gpus=gpu_share(min(cpus, args.clients)),
-                        overrides={}, scratch=scratch, timeout=args.timeout)
+                        overrides={}, scratch=scratch, timeout=args.timeout, prepare_teachers=True)
         if "error" in warm:
             print(f"gpu_scaling: the warm-up run failed: {warm['error']}", file=sys.stderr)
             return 1
