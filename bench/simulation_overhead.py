@@ -91,16 +91,20 @@ def main() -> None:
     parser.add_argument("--num-supernodes", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=FedKDConfig().num_server_rounds)
     parser.add_argument("--evaluate-every", type=int, default=1)
+    parser.add_argument("--client-cpus", type=int, default=None,
+                        help="CPUs per client (default 1; 2 on a 2-core box runs one client at a time, as before)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     load_before = os.getloadavg()
     cpus, gpus = machine_resources()
-    resources = client_resources(args.num_supernodes, client_cpus=None, client_gpus=None, cpus=cpus, gpus=gpus)
+    resources = client_resources(args.num_supernodes, client_cpus=args.client_cpus, client_gpus=None, cpus=cpus,
+                                 gpus=gpus)
     with tempfile.TemporaryDirectory() as scratch:
         overrides = {"num-server-rounds": args.rounds, "output-dir": scratch, "run-name": "bench",
                      "cache-dir": str(Path(scratch) / "cache"), "evaluate-every": args.evaluate_every}
         start = time.perf_counter()
-        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides, echo=False)
+        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides, echo=False,
+                                client_cpus=resources.num_cpus)
         wall = time.perf_counter() - start
         rounds = read_results(folder)["rounds"]
         simulated = [r["round_seconds"] for r in rounds if r["round"] >= 2]
