@@ -14,6 +14,7 @@ Run alone: ``python -m simulations.prepare_teachers --num-supernodes 100 [--run-
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -72,7 +73,7 @@ def prepare_teachers(config: FedKDConfig, num_supernodes: int, *, workers: int, 
     num_supernodes : int
         Simulated sites.
     workers : int
-        Worker processes; each takes an interleaved share of the sites.
+        Worker processes; they take the sites in small batches.
     gpus : sequence of str
         GPU ids for the workers to take in turn; empty: as ``teacher-device`` says.
     echo : bool
@@ -90,18 +91,21 @@ def prepare_teachers(config: FedKDConfig, num_supernodes: int, *, workers: int, 
     workers = min(workers, num_supernodes)
     if echo:
         print(f"[fedkd] teachers: preparing {num_supernodes} in {workers} worker processes", flush=True)
-    shares = [list(range(w, num_supernodes, workers)) for w in range(workers)]
+    # About 20 tasks per worker, so that the progress line moves and fast workers take more.
+    size = max(1, math.ceil(num_supernodes / (20 * workers)))
+    shares = [list(range(start, min(start + size, num_supernodes))) for start in range(0, num_supernodes, size)]
     context = get_context("spawn")
     counter = context.Value("i", 0)
-    done = 0
+    done, shown = 0, started
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(list(gpus), counter, max(1, (os.cpu_count() or 1) // workers))) as pool:
         futures = [pool.submit(_prepare, config.to_dict(), share, num_supernodes) for share in shares]
         for future in as_completed(futures):
             done += future.result()
-            if echo:
+            if echo and (time.monotonic() - shown >= 5 or done == num_supernodes):
                 print(f"[fedkd] teachers: {done}/{num_supernodes} ready in {time.monotonic() - started:.0f}s",
                       flush=True)
+                shown = time.monotonic()
     trained = trained_teachers(config) - before
     return trained, num_supernodes - trained
 
