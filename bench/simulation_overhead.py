@@ -3,19 +3,24 @@
 Prints and saves (``bench/results/simulation_overhead.json``):
 
 - the default run's wall time, end to end through ``flwr run`` (10 clients);
-- the simulation's steady-state seconds per round (median of rounds 2..N);
-- the same client work (every client distills for its local epochs and evaluates,
-  then weighted FedAvg and the central evaluation) done in one plain PyTorch loop
-  in this process, seconds per round (median of rounds 2..N);
-- their ratio, measured in the same invocation.
+- the simulation's steady-state seconds per round (median of rounds 2..N), from the
+  end of one round's central evaluation to the next, so it counts the per-round
+  rewrite of the results files and the (throttled) plot;
+- the same client work (every client distills for its local epochs, and in rounds
+  due for federated evaluation (``evaluate-every``) evaluates, then weighted FedAvg
+  and the central evaluation) done in one plain PyTorch loop in this process,
+  seconds per round (median of rounds 2..N);
+- their ratio, measured in the same invocation, and the load average around it
+  (the figures are only comparable on an otherwise idle machine).
 
-Run: ``python bench/simulation_overhead.py [--num-supernodes 10] [--rounds 20]``.
+Run: ``python bench/simulation_overhead.py [--num-supernodes 10] [--rounds 20] [--evaluate-every 1]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -40,6 +45,8 @@ from fedkd.models import build_model  # noqa: E402
 from fedkd.node_config import NodeConfig  # noqa: E402
 from fedkd.results import read_results  # noqa: E402
 from fedkd.seeding import derive_seed  # noqa: E402
+from server.distillation_strategy import evaluation_due  # noqa: E402
+from simulations.placement import client_resources, machine_resources  # noqa: E402
 from simulations.run import run_simulation  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "simulation_overhead.json"
@@ -70,8 +77,9 @@ def plain_loop_round_seconds(config: FedKDConfig, num_clients: int) -> list[floa
         total = sum(weights)
         averaged = {k: sum(s[k].float() * (w / total) for s, w in zip(states, weights, strict=True)) for k in states[0]}
         global_student.load_state_dict(averaged)
-        for site in sites:
-            evaluate(global_student, site.test, device=device)
+        if evaluation_due(server_round, config):
+            for site in sites:
+                evaluate(global_student, site.test, device=device)
         evaluate(global_student, splits.test, device=device)
         seconds.append(time.perf_counter() - start)
     return seconds
@@ -82,12 +90,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-supernodes", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=FedKDConfig().num_server_rounds)
+    parser.add_argument("--evaluate-every", type=int, default=1)
+    parser.add_argument("--client-cpus", type=int, default=None,
+                        help="CPUs per client (default 1; 2 on a 2-core box runs one client at a time, as before)")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
+    load_before = os.getloadavg()
+    cpus, gpus = machine_resources()
+    resources = client_resources(args.num_supernodes, client_cpus=args.client_cpus, client_gpus=None, cpus=cpus,
+                                 gpus=gpus)
     with tempfile.TemporaryDirectory() as scratch:
         overrides = {"num-server-rounds": args.rounds, "output-dir": scratch, "run-name": "bench",
-                     "cache-dir": str(Path(scratch) / "cache")}
+                     "cache-dir": str(Path(scratch) / "cache"), "evaluate-every": args.evaluate_every}
         start = time.perf_counter()
-        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides, echo=False)
+        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides, echo=False,
+                                client_cpus=resources.num_cpus)
         wall = time.perf_counter() - start
         rounds = read_results(folder)["rounds"]
         simulated = [r["round_seconds"] for r in rounds if r["round"] >= 2]
@@ -98,6 +115,10 @@ def main() -> None:
                     "torch": torch.__version__, "python": platform.python_version()},
         "num_supernodes": args.num_supernodes,
         "rounds": args.rounds,
+        "evaluate_every": args.evaluate_every,
+        "client_resources": {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus,
+                             "at_once": resources.concurrent(cpus=cpus, gpus=gpus)},
+        "load_average_1min_before_after": [load_before[0], os.getloadavg()[0]],
         "default_run_wall_seconds": wall,
         "simulation_round_seconds_median": statistics.median(simulated),
         "plain_loop_round_seconds_median": statistics.median(plain),
@@ -105,8 +126,8 @@ def main() -> None:
     }
     for key, value in figures.items():
         print(f"{key}: {value}")
-    write_atomic(OUT, json.dumps(figures, indent=2).encode())
-    print(f"saved {OUT}")
+    write_atomic(args.out, json.dumps(figures, indent=2).encode())
+    print(f"saved {args.out}")
 
 
 if __name__ == "__main__":

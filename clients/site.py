@@ -4,14 +4,19 @@ A simulated client knows itself by ``partition-id`` and ``num-partitions`` in it
 node config and builds its shard of a named dataset. A real site is started with
 ``flower-supernode --node-config "data-dir='...' teacher-checkpoint='...'"``.
 Both produce a :class:`~fedkd.data.site.SiteData` and a
-:class:`~fedkd.teacher.Teacher` before anything else runs. Both are kept for the
-life of the process, so a site pays for them once.
+:class:`~fedkd.teacher.Teacher` before anything else runs. Both are kept in memory
+so a site pays for them once, within a budget per process: a simulation's client
+process serves many sites in turn, and keeps the most recently used of them within
+``$FEDKD_SITE_CACHE_MB`` megabytes of site data and as many of teachers (default
+1024 each). An evicted teacher comes back from the disk cache, not by training.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from fedkd.bounded_cache import BoundedCache, nbytes
 from fedkd.config import FedKDConfig
 from fedkd.data.partitioning import simulated_site
 from fedkd.data.registry import DATASETS, load_dataset
@@ -22,8 +27,40 @@ from fedkd.node_config import NodeConfig
 from fedkd.seeding import derive_seed
 from fedkd.teacher import Teacher, TeacherRecipe, obtain_teacher
 
-_sites: dict[tuple[object, ...], SiteData] = {}
-_teachers: dict[tuple[object, ...], Teacher] = {}
+CACHE_ENV = "FEDKD_SITE_CACHE_MB"
+DEFAULT_CACHE_MB = 1024
+
+
+def cache_budget(environ: dict[str, str] | None = None) -> int:
+    """Bytes each of this process's site and teacher caches may hold (``$FEDKD_SITE_CACHE_MB``).
+
+    Raises
+    ------
+    ValueError
+        If the variable is not a non-negative number.
+    """
+    raw = (os.environ if environ is None else environ).get(CACHE_ENV, str(DEFAULT_CACHE_MB))
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        megabytes = -1.0
+    if not megabytes >= 0:
+        raise ValueError(f"{CACHE_ENV}={raw!r} must be a number of megabytes >= 0")
+    return int(megabytes * 2**20)
+
+
+def site_bytes(site: SiteData) -> int:
+    """Bytes of a site's arrays."""
+    return nbytes(*(a for split in (site.train, site.test) for a in (split.x, split.y, split.teacher_x)))
+
+
+def teacher_bytes(teacher: Teacher) -> int:
+    """Bytes of a teacher's weights and cached logits."""
+    return nbytes(teacher.model, teacher.train_logits, teacher.test_logits)
+
+
+_sites: BoundedCache[tuple[object, ...], SiteData] = BoundedCache(cache_budget(), site_bytes)
+_teachers: BoundedCache[tuple[object, ...], Teacher] = BoundedCache(cache_budget(), teacher_bytes)
 
 
 def cache_dir(config: FedKDConfig, node: NodeConfig) -> Path:
@@ -41,8 +78,9 @@ def load_site(config: FedKDConfig, node: NodeConfig) -> SiteData:
     """
     key = (config.dataset, config.partitioner, config.dirichlet_alpha, config.classes_per_client,
            config.local_test_fraction, config.seed, node)
-    if key in _sites:
-        return _sites[key]
+    cached = _sites.get(key)
+    if cached is not None:
+        return cached
     spec = DATASETS[config.dataset]
     if node.data_dir:
         site = load_site_dir(Path(node.data_dir), input_shape=spec.input_shape,
@@ -67,8 +105,7 @@ def load_site(config: FedKDConfig, node: NodeConfig) -> SiteData:
             f"node config {node} names neither 'data-dir' (a real site) "
             "nor 'partition-id' and 'num-partitions' (a simulated one)"
         )
-    _sites[key] = site
-    return site
+    return _sites.put(key, site)
 
 
 def load_teacher(config: FedKDConfig, node: NodeConfig, site: SiteData) -> Teacher:
@@ -91,14 +128,15 @@ def load_teacher(config: FedKDConfig, node: NodeConfig, site: SiteData) -> Teach
         dp_max_grad_norm=config.dp_max_grad_norm,
     )
     key = (checkpoint, recipe, site.train.fingerprint(), site.test.fingerprint())
-    if key not in _teachers:
-        _teachers[key] = obtain_teacher(
-            site,
-            cache_dir=cache_dir(config, node),
-            device=resolve_device(config.teacher_device),
-            recipe=recipe,
-            checkpoint=Path(checkpoint) if checkpoint else None,
-            architecture=architecture,
-            max_checkpoint_bytes=node.max_checkpoint_bytes,
-        )
-    return _teachers[key]
+    cached = _teachers.get(key)
+    if cached is not None:
+        return cached
+    return _teachers.put(key, obtain_teacher(
+        site,
+        cache_dir=cache_dir(config, node),
+        device=resolve_device(config.teacher_device),
+        recipe=recipe,
+        checkpoint=Path(checkpoint) if checkpoint else None,
+        architecture=architecture,
+        max_checkpoint_bytes=node.max_checkpoint_bytes,
+    ))

@@ -143,6 +143,11 @@ class FedKDConfig:
     fraction_evaluate: float = field(
         default=1.0, metadata=_doc("Share of clients sampled for federated evaluation.")
     )
+    evaluate_every: int = field(
+        default=1,
+        metadata=_doc("Federated evaluation (clients test the global student) every k rounds and in the last; "
+                      "the server's central evaluation still runs every round."),
+    )
     proximal_mu: float = field(default=0.01, metadata=_doc("FedProx proximal weight."))
     server_learning_rate: float = field(
         default=0.0,
@@ -354,6 +359,7 @@ def _validate(c: FedKDConfig) -> None:
     _check(c.num_server_rounds >= 1, "num-server-rounds", c.num_server_rounds, "must be >= 1")
     _check(not c.server_test_data or Path(c.server_test_data).expanduser().is_absolute(), "server-test-data",
            c.server_test_data, "must be an absolute path (the server's own file) or empty")
+    _check(c.evaluate_every >= 1, "evaluate-every", c.evaluate_every, "must be >= 1")
     _check(c.dataset in DATASETS, "dataset", c.dataset, "choose one of " + ", ".join(sorted(DATASETS)))
     _check(c.partitioner in PARTITIONERS, "partitioner", c.partitioner, "choose one of " + ", ".join(PARTITIONERS))
     _check(c.dirichlet_alpha > 0, "dirichlet-alpha", c.dirichlet_alpha, "must be > 0")

@@ -2,7 +2,8 @@
 
 ``results.json`` is ``{"config": {...}, "rounds": [{...}, ...]}``; ``results.csv``
 holds the same rounds, one row each; ``config.yaml`` is the resolved config;
-``accuracy.png`` plots global-student accuracy per round. Every file is replaced
+``accuracy.png`` plots global-student accuracy per round (redrawn at most every
+``plot_interval`` seconds while the run goes on, and after its last round). Every file is replaced
 whole (written beside its target, then renamed), so a reader never sees half of one.
 """
 
@@ -12,6 +13,7 @@ import csv
 import io
 import json
 import math
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -101,29 +103,48 @@ def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -
 class ResultsWriter:
     """Collects round records for one run and rewrites its files after each round.
 
+    ``results.json`` and ``results.csv`` are rewritten after every round. The plot
+    costs more (tens of milliseconds a round on a small machine), so it is redrawn
+    at most every ``plot_interval`` seconds, for the first round, and whenever
+    :meth:`append` is told the round is the last or :meth:`flush` is called.
+
     Parameters
     ----------
     directory : pathlib.Path
         The run's results folder (created).
     config : mapping
         The resolved config, stored with the results.
+    plot_interval : float
+        Least seconds between two plots while a run goes on; 0 plots every round.
     """
 
-    def __init__(self, directory: Path, config: Mapping[str, Any]):
+    def __init__(self, directory: Path, config: Mapping[str, Any], *, plot_interval: float = 30.0):
         self.directory = directory
         self.config = dict(config)
         self.rounds: list[Record] = []
+        self.plot_interval = plot_interval
+        self._plotted_at: float | None = None
+        self._plotted_rounds = 0
         directory.mkdir(parents=True, exist_ok=True)
         write_atomic(directory / "config.yaml", yaml.safe_dump(self.config, sort_keys=False).encode())
 
-    def append(self, record: Mapping[str, Any]) -> None:
-        """Add a round's record and rewrite ``results.json``, ``results.csv`` and the plot."""
+    def append(self, record: Mapping[str, Any], *, final: bool = False) -> None:
+        """Add a round's record; rewrite ``results.json`` and ``results.csv``, and the plot when it is due."""
         self.rounds.append({k: _clean(v) for k, v in record.items()})
         document = {"config": self.config, "rounds": self.rounds}
         write_atomic(self.directory / "results.json", json.dumps(document, indent=2).encode())
         write_atomic(self.directory / "results.csv", rounds_csv(self.rounds).encode())
+        due = self._plotted_at is None or time.monotonic() - self._plotted_at >= self.plot_interval
+        if final or due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Redraw the plot if it lacks a round."""
+        if self._plotted_rounds == len(self.rounds):
+            return
         title = " / ".join(f"{k}={self.config.get(k)}" for k in ("dataset", "partitioner", "kd-alpha"))
         plot_accuracy(self.rounds, self.directory / "accuracy.png", title)
+        self._plotted_at, self._plotted_rounds = time.monotonic(), len(self.rounds)
 
 
 def read_results(path: Path) -> dict[str, Any]:

@@ -265,7 +265,7 @@ def obtain_teacher(
                        num_classes=site.num_classes)
             write_atomic(sidecar, json.dumps({"recipe": asdict(recipe), "dp_history": dp_history}).encode())
         source = "trained"
-    freeze(model)
+    freeze(model).to(device)  # on its device even when its logits come from the cache (feature and mutual modes)
     # Logits depend on both splits; a recipe key covers only the train split.
     data = hashlib.sha256((site.train.fingerprint() + site.test.fingerprint()).encode()).hexdigest()[:16]
     cached = folder / f"{key}.{data}.logits.safetensors"

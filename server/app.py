@@ -108,6 +108,7 @@ def main(grid: Grid, context: Context) -> None:
         ).arrays
     if not len(final):  # no round adopted an aggregate (every reply failed or was left out): the initial student
         final = initial
+    recorder.writer.flush()
     student.load_state_dict(final.to_torch_state_dict())
     save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
                input_shape=spec.input_shape, num_classes=spec.num_classes)

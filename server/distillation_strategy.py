@@ -2,6 +2,8 @@
 
 - **Schedules**: each round's train config carries that round's scheduled temperature
   and alpha (:func:`fedkd.distill.schedules.round_values`) under their own keys.
+- **Sparse federated evaluation**: clients evaluate every ``evaluate-every`` rounds
+  (and in the last); the rounds between send no evaluate messages at all.
 - **Server ensemble distillation** (FedDF): after the inner strategy averages the
   students, the average is refined on the server's unlabeled proxy set towards
   the ensemble of the round's client students.
@@ -24,6 +26,11 @@ from fedkd.distill.schedules import round_values
 
 # (averaged arrays, client arrays, round) -> refined arrays and the distillation loss
 ServerDistiller = Callable[[ArrayRecord, list[ArrayRecord], int], tuple[ArrayRecord, float]]
+
+
+def evaluation_due(server_round: int, config: FedKDConfig) -> bool:
+    """Whether clients evaluate the global student this round: every ``evaluate-every`` rounds and in the last."""
+    return server_round % config.evaluate_every == 0 or server_round == config.num_server_rounds
 
 
 class DistillationStrategy(Strategy):
@@ -60,6 +67,8 @@ class DistillationStrategy(Strategy):
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                            grid: Grid) -> Iterable[Message]:
+        if not evaluation_due(server_round, self.config):
+            return []
         return self.inner.configure_evaluate(server_round, arrays, config, grid)
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:

@@ -163,12 +163,13 @@ class RoundRecorder:
         user = self.user_privacy()
         if user is not None:
             record["user_epsilon"], record["user_delta"] = user
-        self.writer.append(record)
+        self.writer.append(record, final=server_round == self.num_rounds)
         self._log(record)
         self._train, self._evaluate = {}, {}
         self._bytes = (sent, received)
         self._errors = errors
-        self._clock = time.perf_counter()
+        # The next round's time starts here, so it counts writing and printing this round's record too.
+        self._clock = now
         return MetricRecord({"accuracy": stats.accuracy, "loss": stats.loss})
 
     def _log(self, r: dict[str, Any]) -> None:

@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from fedkd.config import FedKDConfig
+from fedkd.device import visible_gpus
 from fedkd.results import read_results
+from simulations.placement import client_resources, machine_resources
 
 APP_DIR = Path(__file__).resolve().parent.parent
 FLOWER_ENV = {
@@ -132,8 +134,9 @@ def run_simulation(
     app_dir: Path = APP_DIR,
     timeout: float = 3600,
     echo: bool = True,
-    client_cpus: float | None = None,
+    client_cpus: int | None = None,
     client_gpus: float | None = None,
+    prepare_teachers: bool = False,
 ) -> Path:
     """Run the app with ``flwr run`` on a private SuperLink; return the results folder.
 
@@ -149,10 +152,16 @@ def run_simulation(
         Seconds before the run is abandoned.
     echo : bool
         Print Flower's log lines as they arrive.
-    client_cpus : float, optional
-        CPUs Ray reserves per client (Flower's default is 2).
+    client_cpus : int, optional
+        CPUs Ray reserves per client; default 1 (Flower's own default is 2).
     client_gpus : float, optional
-        GPUs per client; fractions share a GPU (0.25: four clients per GPU).
+        GPUs per client; fractions share a GPU (0.25: four clients per GPU). Default:
+        0 on a CPU machine, else each GPU shared by as many clients as there are CPUs
+        for (:func:`simulations.placement.default_resources`).
+    prepare_teachers : bool
+        Train (or load) every site's teacher into the disk cache before the
+        SuperLink starts, in as many worker processes as clients run at once, so
+        that round 1 does not wait for teacher training.
 
     Raises
     ------
@@ -161,15 +170,23 @@ def run_simulation(
     """
     if num_supernodes < 1:
         raise ValueError(f"num_supernodes={num_supernodes} must be >= 1")
+    cpus, gpus = machine_resources()
+    resources = client_resources(num_supernodes, client_cpus=client_cpus, client_gpus=client_gpus,
+                                 cpus=cpus, gpus=gpus)
+    if echo:
+        print(f"[fedkd] {num_supernodes} clients, {resources.concurrent(cpus=cpus, gpus=gpus)} at once "
+              f"({resources.num_cpus} CPU, {resources.num_gpus:g} GPU each; {cpus} CPUs, {gpus} GPUs)", flush=True)
+    if prepare_teachers:
+        from simulations.prepare_teachers import prepare_teachers as prepare
+
+        prepare(resolved_config(run_config or {}, app_dir), num_supernodes,
+                workers=resources.concurrent(cpus=cpus, gpus=gpus),
+                gpus=visible_gpus() or tuple(str(i) for i in range(gpus)), echo=echo)
     home = Path(tempfile.mkdtemp(prefix="fedkd-flwr-"))
     # The SuperLink starts flower-superexec by name: put this interpreter's scripts first on PATH.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path}
-    federation = f"num-supernodes={num_supernodes}"
-    if client_cpus is not None:
-        federation += f" backend.client-resources.num-cpus={client_cpus}"
-    if client_gpus is not None:
-        federation += f" backend.client-resources.num-gpus={client_gpus}"
+    federation = f"num-supernodes={num_supernodes} {resources.federation_config()}"
     command = [_bin("flwr"), "run", str(app_dir), CONNECTION, "--stream", "--federation-config", federation]
     if run_config:
         command += ["--run-config", run_config_string(run_config)]
@@ -264,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-supernodes", type=int, default=10, help="simulated clients (default 10)")
     parser.add_argument("--experiment", default="", help="YAML file under simulations/experiments/ or a path")
     parser.add_argument("--run-config", default="", help='overrides, e.g. "kd-alpha=0.3 num-server-rounds=20"')
-    parser.add_argument("--client-cpus", type=float, default=None, help="CPUs Ray reserves per client")
-    parser.add_argument("--client-gpus", type=float, default=None, help="GPUs per client, e.g. 0.25")
+    parser.add_argument("--client-cpus", type=int, default=None,
+                        help="whole CPUs Ray reserves per client (default 1: as many clients at once as CPUs)")
+    parser.add_argument("--client-gpus", type=float, default=None,
+                        help="GPUs per client, e.g. 0.25 (four clients share a GPU); default: each GPU shared "
+                             "by as many clients as there are CPUs for, 0 without GPUs")
+    parser.add_argument("--prepare-teachers", action=argparse.BooleanOptionalAction, default=True,
+                        help="train or load every site's teacher before round 1, in parallel (default on)")
     args = parser.parse_args(argv)
     overrides = _parse_run_config(args.run_config)
     if args.experiment:
@@ -274,7 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides["output-dir"] = str(Path.cwd() / "results")
     try:
         folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides,
-                                client_cpus=args.client_cpus, client_gpus=args.client_gpus)
+                                client_cpus=args.client_cpus, client_gpus=args.client_gpus,
+                                prepare_teachers=args.prepare_teachers)
+    except ValueError as error:
+        print(f"fedkd: {error}", file=sys.stderr)
+        return 2
     except SimulationFailed as error:
         print(f"fedkd: simulation failed: {error}", file=sys.stderr)
         return 1

@@ -210,3 +210,8 @@ def test_fedkd_config_shipped_experiments_exist() -> None:
 def test_fedkd_config_snake_case_key_is_refused_suggesting_the_kebab_one() -> None:
     with pytest.raises(ConfigError, match=r"'learning_rate' \(did you mean 'learning-rate'\?\)"):
         FedKDConfig.from_mapping({"learning_rate": 0.1})
+
+
+def test_fedkd_config_evaluate_every_zero_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="evaluate-every=0 is not allowed: must be >= 1"):
+        FedKDConfig.from_mapping({"evaluate-every": 0})

@@ -127,3 +127,31 @@ def test_accuracy_plot_is_a_png_drawn_without_pyplot(tmp_path: Path) -> None:
 
     assert done.stdout.strip() == "False"
     assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_results_writer_plot_is_throttled_but_drawn_for_the_first_and_last_rounds(tmp_path: Path) -> None:
+    # Prepare
+    writer = ResultsWriter(tmp_path, CONFIG, plot_interval=3600)
+    plot = tmp_path / "accuracy.png"
+
+    # Execute / Assert: the first round is drawn; the second, within the interval, only goes to JSON and CSV.
+    writer.append(FIRST)
+    first = plot.read_bytes()
+    writer.append(SECOND)
+    assert plot.read_bytes() == first
+    assert len(read_results(tmp_path)["rounds"]) == 2
+    # flush (the server calls it at the end of a run) draws the missing round.
+    writer.flush()
+    second = plot.read_bytes()
+    assert second != first
+    # The last round is drawn at once.
+    writer.append({"round": 2, "global_accuracy": 0.8, "global_loss": 1.0}, final=True)
+    assert plot.read_bytes() != second
+
+
+def test_results_writer_plot_interval_zero_draws_every_round(tmp_path: Path) -> None:
+    writer = ResultsWriter(tmp_path, CONFIG, plot_interval=0)
+    writer.append(FIRST)
+    first = (tmp_path / "accuracy.png").read_bytes()
+    writer.append(SECOND)
+    assert (tmp_path / "accuracy.png").read_bytes() != first

@@ -68,6 +68,18 @@ def test_obtain_teacher_second_call_same_recipe_reuses_the_cache_without_trainin
     assert not second.model.training and not any(p.requires_grad for p in second.model.parameters())
 
 
+def test_obtain_teacher_cached_logits_model_still_on_the_teacher_device(small_site: SiteData, tmp_path: Path) -> None:
+    # Prepare: train and cache on the CPU.
+    obtain_teacher(small_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE)
+
+    # Execute: a second site process asks for another device ("meta" stands in for a second GPU).
+    teacher = obtain_teacher(small_site, cache_dir=tmp_path, device=torch.device("meta"), recipe=RECIPE)
+
+    # Assert: the model (which feature and mutual modes run) is there; the cached logits stay on the CPU.
+    assert {p.device.type for p in teacher.model.parameters()} == {"meta"}
+    assert teacher.train_logits.device == CPU
+
+
 def test_obtain_teacher_same_recipe_in_fresh_caches_trains_identical_teachers(
     small_site: SiteData, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ its shard. The same arguments always give the same shards.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fedkd.data.arrays import ArrayDataset
+from fedkd.data.dirichlet import dirichlet_shards, minimum_size
 from fedkd.data.site import SiteData, split_shard
 from fedkd.seeding import derive_seed
 
@@ -86,7 +88,7 @@ def _dirichlet(spec: PartitionSpec) -> tuple[Partitioner, npt.NDArray[np.int64] 
         num_partitions=spec.num_partitions,
         partition_by="label",
         alpha=spec.dirichlet_alpha,
-        min_partition_size=min(10, spec.num_samples // (2 * spec.num_partitions)),
+        min_partition_size=minimum_size(spec.num_samples, spec.num_partitions),
         self_balancing=False,
         seed=spec.seed,
     ), None
@@ -133,9 +135,23 @@ def _partition(
     if order is not None:
         table = table.select(order)
     splitter.dataset = table
-    return tuple(
-        np.sort(np.asarray(splitter.load_partition(i)["row"], dtype=np.int64)) for i in range(num_partitions)
-    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # one per failed Dirichlet attempt
+            return tuple(
+                np.sort(np.asarray(splitter.load_partition(i)["row"], dtype=np.int64)) for i in range(num_partitions)
+            )
+    except ValueError as error:
+        if partitioner == "dirichlet" and "max number of attempts" in str(error):
+            # Too many clients for flwr-datasets' redraws: draw once and top up small shards.
+            minimum = minimum_size(len(labels), num_partitions)
+            warnings.warn(f"partitioner=dirichlet: flwr-datasets found no split of {len(labels)} samples among "
+                          f"{num_partitions} clients with {minimum}+ each in 10 draws; using fedkd's Dirichlet "
+                          "split that moves samples to the small shards", RuntimeWarning, stacklevel=2)
+            return tuple(dirichlet_shards(np.asarray(labels, dtype=np.int64), num_partitions=num_partitions,
+                                          alpha=dirichlet_alpha, seed=seed, min_size=minimum))
+        raise ValueError(f"partitioner={partitioner} cannot split {len(labels)} samples among {num_partitions} "
+                         f"clients (classes-per-client={classes_per_client}): {error}") from error
 
 
 def simulated_site(

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
-from clients.site import load_teacher
+import clients.site
+from clients.site import cache_budget, load_site, load_teacher, site_bytes
+from fedkd.bounded_cache import BoundedCache
 from fedkd.checkpoint import save_model
 from fedkd.config import FedKDConfig
 from fedkd.data.arrays import ArrayDataset
@@ -49,3 +52,38 @@ def test_run_config_teacher_checkpoint_is_every_sites_teacher_unless_the_node_na
         torch.testing.assert_close(from_run.train_logits, run_wide.eval()(x))
         torch.testing.assert_close(from_node.train_logits, node_own.eval()(x))
     assert from_run.source == from_node.source == "checkpoint"
+
+
+def test_load_site_cache_over_budget_keeps_only_the_recent_sites(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: a budget that holds one MNIST-1D site of ten, not two.
+    config = FedKDConfig()
+    first = load_site_uncached(config, NodeConfig(partition_id=0, num_partitions=10))
+    budget = int(site_bytes(first) * 1.5)
+    monkeypatch.setattr(clients.site, "_sites", BoundedCache(budget, site_bytes))
+
+    # Execute
+    a = load_site(config, NodeConfig(partition_id=0, num_partitions=10))
+    again = load_site(config, NodeConfig(partition_id=0, num_partitions=10))
+    load_site(config, NodeConfig(partition_id=1, num_partitions=10))
+    reloaded = load_site(config, NodeConfig(partition_id=0, num_partitions=10))
+
+    # Assert: a hit returns the same object; after eviction the site is rebuilt, equal but new.
+    assert again is a
+    assert reloaded is not a and np.array_equal(reloaded.train.x, a.train.x)
+    assert len(clients.site._sites) == 1 and clients.site._sites.bytes <= budget
+
+
+def load_site_uncached(config: FedKDConfig, node: NodeConfig) -> SiteData:
+    clients.site._sites.clear()
+    return load_site(config, node)
+
+
+@pytest.mark.parametrize("raw", ["-1", "lots", "nan"])
+def test_cache_budget_bad_environment_value_is_refused_naming_it(raw: str) -> None:
+    with pytest.raises(ValueError, match=f"FEDKD_SITE_CACHE_MB={raw!r}"):
+        cache_budget({"FEDKD_SITE_CACHE_MB": raw})
+
+
+def test_cache_budget_megabytes_from_the_environment_default_1024() -> None:
+    assert cache_budget({"FEDKD_SITE_CACHE_MB": "0.5"}) == 2**19
+    assert cache_budget({}) == 1024 * 2**20

@@ -165,3 +165,21 @@ def test_simulated_site_bad_partition_id_raises_value_error_naming_it(
 ) -> None:
     with pytest.raises(ValueError, match=f"partition-id={partition_id} must be in \\[0, 4\\)"):
         simulated_site(_indexed(mnist1d), partition_id=partition_id, **SITE_KWARGS)  # type: ignore[arg-type]
+
+
+def test_partition_indices_dirichlet_three_hundred_clients_falls_back_to_the_topped_up_split(
+    mnist1d: DatasetSplits,
+) -> None:
+    # flwr-datasets gives up after 10 draws here (each client needs 6 of 4,000 samples).
+    fedkd.data.partitioning._partition.cache_clear()
+    with pytest.warns(RuntimeWarning, match="using fedkd's Dirichlet split"):
+        parts = partition_indices(mnist1d.train.y, num_partitions=300, partitioner="dirichlet", seed=0)
+
+    assert len(parts) == 300 and min(len(p) for p in parts) >= 6
+    assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(len(mnist1d.train.y)))
+
+
+def test_partition_indices_pathological_impossible_split_names_the_setting(mnist1d: DatasetSplits) -> None:
+    with pytest.raises(ValueError, match=r"partitioner=pathological cannot split 4000 samples among 2000 clients "
+                                         r"\(classes-per-client=2\)"):
+        _partition(mnist1d.train.y, num_partitions=2000, partitioner="pathological", seed=0)

@@ -18,6 +18,7 @@ class _Recording(Strategy):
 
     def __init__(self) -> None:
         self.configs: list[ConfigRecord] = []
+        self.evaluated: list[int] = []
         self.min_train_nodes = 2
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
@@ -31,6 +32,7 @@ class _Recording(Strategy):
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                            grid: Grid) -> Iterable[Message]:
+        self.evaluated.append(server_round)
         return []
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
@@ -66,3 +68,26 @@ def test_distillation_strategy_refines_the_average_with_the_server_distiller() -
     arrays, metrics = hooks.aggregate_train(1, [])
     assert calls == [0]
     assert metrics is not None and metrics["n"] == 1
+
+
+def test_distillation_strategy_evaluate_every_three_asks_clients_in_due_rounds_and_the_last() -> None:
+    # Prepare
+    inner = _Recording()
+    config = FedKDConfig.from_mapping({"num-server-rounds": 7, "evaluate-every": 3})
+    hooks = DistillationStrategy(inner, config)
+
+    # Execute
+    sent = [list(hooks.configure_evaluate(r, ArrayRecord(), ConfigRecord(), grid=None))  # type: ignore[arg-type]
+            for r in range(1, 8)]
+
+    # Assert: rounds 3, 6 and the last (7) reach the inner strategy; the others send nothing.
+    assert inner.evaluated == [3, 6, 7]
+    assert sent == [[]] * 7
+
+
+def test_distillation_strategy_evaluate_every_default_evaluates_every_round() -> None:
+    inner = _Recording()
+    hooks = DistillationStrategy(inner, FedKDConfig.from_mapping({"num-server-rounds": 3}))
+    for server_round in (1, 2, 3):
+        hooks.configure_evaluate(server_round, ArrayRecord(), ConfigRecord(), grid=None)  # type: ignore[arg-type]
+    assert inner.evaluated == [1, 2, 3]

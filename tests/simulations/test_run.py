@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from fedkd.config import FedKDConfig
 from simulations.run import finished_run, same_config
 
@@ -30,3 +32,12 @@ def test_finished_run_needs_every_round_of_the_identical_config(tmp_path: Path) 
     assert finished_run(values) == rounds
     assert finished_run({**values, "kd-alpha": 0.9}) is None
     assert finished_run({**values, "run-name": "other"}) is None
+
+
+def test_main_more_cpus_per_client_than_the_machine_has_exits_2_naming_the_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from simulations.run import main
+
+    assert main(["--client-cpus", "100000", "--no-prepare-teachers"]) == 2
+    assert "--client-cpus=100000 must be in [1," in capsys.readouterr().err

@@ -1,0 +1,43 @@
+"""Teachers prepared before the federation: every site's teacher is in the disk cache the clients read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import clients.site
+import fedkd.teacher
+from clients.site import load_site, load_teacher
+from fedkd.config import FedKDConfig
+from fedkd.node_config import NodeConfig
+from simulations.prepare_teachers import prepare_teachers
+
+
+def test_prepare_teachers_every_site_cached_so_clients_load_without_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare
+    config = FedKDConfig.from_mapping({"cache-dir": str(tmp_path), "teacher-epochs": 1})
+
+    # Execute: two sites on two worker processes, then again.
+    first = prepare_teachers(config, 2, workers=2, echo=False)
+    second = prepare_teachers(config, 2, workers=2, echo=False)
+
+    # Assert: trained once, then found; a client process (fresh memory) loads each without training.
+    assert first == (2, 0)
+    assert second == (0, 2)
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a client trained a teacher the preparation should have cached")
+
+    monkeypatch.setattr(fedkd.teacher, "train_teacher", no_training)
+    clients.site._teachers.clear()
+    for partition_id in range(2):
+        node = NodeConfig(partition_id=partition_id, num_partitions=2)
+        assert load_teacher(config, node, load_site(config, node)).source == "trained"
+
+
+def test_prepare_teachers_zero_workers_is_refused() -> None:
+    with pytest.raises(ValueError, match="workers=0"):
+        prepare_teachers(FedKDConfig(), 3, workers=0)

@@ -1,0 +1,107 @@
+"""Sweeps: the grid's rows, checks on the file, paired summaries, and resuming from finished runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import simulations.sweep
+from fedkd.config import ConfigError
+from simulations.run import resolved_config
+from simulations.sweep import SweepSpec, label, load_spec, markdown, run_sweep, run_values, summarize
+
+
+def _write(tmp_path: Path, document: dict[str, object]) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+SPEC = {"name": "s", "seeds": [0, 1], "base": {"num-server-rounds": 2},
+        "grid": {"kd-alpha": [0.3, 1.0], "kd-temperature": [2.0, 4.0]}, "baseline": {"kd-alpha": 1.0,
+                                                                                    "kd-temperature": 2.0}}
+
+
+def test_load_spec_rows_are_the_grid_product_in_file_order(tmp_path: Path) -> None:
+    spec = load_spec(_write(tmp_path, SPEC))
+    assert [label(r) for r in spec.rows()] == [
+        "kd-alpha=0.3 kd-temperature=2.0", "kd-alpha=0.3 kd-temperature=4.0",
+        "kd-alpha=1.0 kd-temperature=2.0", "kd-alpha=1.0 kd-temperature=4.0",
+    ]
+    assert spec.seeds == (0, 1)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"grd": {}}, "unknown sweep key.*grd"),
+    ({"baseline": {"kd-alpha": 0.7, "kd-temperature": 2.0}}, "baseline .* is not a grid row"),
+    ({"grid": {"kd-alpha": []}}, "non-empty lists"),
+    # The default partitioner (dirichlet) cannot override the experiment's iid: both rows would be iid.
+    ({"base": {"experiment": "mnist1d-iid.yaml"}, "grid": {"partitioner": ["dirichlet", "iid"]},
+      "baseline": {"partitioner": "iid"}}, "resolve to the same config"),
+])
+def test_load_spec_bad_file_is_refused_saying_why(tmp_path: Path, change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_spec(_write(tmp_path, {**SPEC, **change}))
+
+
+def test_load_spec_bad_config_value_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="kd-alpha=1.5"):
+        load_spec(_write(tmp_path, {**SPEC, "grid": {"kd-alpha": [1.5, 1.0]}, "baseline": {"kd-alpha": 1.0}}))
+
+
+def test_summarize_paired_differences_use_the_seeds_both_rows_ran() -> None:
+    values = {"base": {0: 0.50, 1: 0.60, 2: 0.70}, "new": {0: 0.55, 1: 0.58}}
+
+    table = {r["row"]: r for r in summarize(values, "base")}
+
+    assert table["base"]["mean"] == pytest.approx(0.60) and table["base"]["delta_mean"] is None
+    assert table["new"]["mean"] == pytest.approx(0.565)
+    assert (table["new"]["min"], table["new"]["max"]) == (0.55, 0.58)
+    assert table["new"]["paired_seeds"] == 2
+    assert table["new"]["delta_mean"] == pytest.approx((0.05 - 0.02) / 2)
+    assert (table["new"]["delta_min"], table["new"]["delta_max"]) == (pytest.approx(-0.02), pytest.approx(0.05))
+    assert "| new | 2 | 0.5650 | 0.5500 to 0.5800 | +0.0150 (-0.0200 to +0.0500, 2 seeds) |" in markdown(
+        list(table.values()), "global_accuracy", "base")
+
+
+def _finish(values: dict[str, object], accuracy: float) -> None:
+    """Write a complete results folder for a run, as the server would."""
+    config = resolved_config(values)
+    folder = Path(config.output_dir) / config.run_name
+    folder.mkdir(parents=True)
+    rounds = [{"round": r, "global_accuracy": accuracy} for r in range(config.num_server_rounds + 1)]
+    (folder / "results.json").write_text(json.dumps({"config": config.to_dict(), "rounds": rounds}))
+
+
+def test_run_sweep_finished_runs_are_reused_and_summarised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: every (row, seed) already ran; accuracy 0.1 * (row index + 1) + 0.01 * seed.
+    spec = SweepSpec(name="s", grid={"kd-alpha": [0.3, 1.0]}, baseline={"kd-alpha": 1.0},
+                     base={"num-server-rounds": 2}, seeds=(0, 1))
+    for index, row in enumerate(spec.rows()):
+        for seed in spec.seeds:
+            _finish(run_values(spec, row, seed, tmp_path / "s" / "runs"), 0.1 * (index + 1) + 0.01 * seed)
+
+    def no_run(**kwargs: object) -> None:
+        raise AssertionError("a finished run was run again")
+
+    monkeypatch.setattr(simulations.sweep, "run_simulation", no_run)
+
+    # Execute
+    table = {r["row"]: r for r in run_sweep(spec, tmp_path)}
+
+    # Assert
+    assert table["kd-alpha=0.3"]["mean"] == pytest.approx(0.105)
+    assert table["kd-alpha=0.3"]["delta_mean"] == pytest.approx(-0.1)
+    saved = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert saved["values"]["kd-alpha=1.0"] == {"0": pytest.approx(0.2), "1": pytest.approx(0.21)}
+    assert (tmp_path / "s" / "sweep.md").read_text().startswith("| row |")
+
+
+def test_run_values_same_row_and_seed_same_folder_other_seed_other_folder(tmp_path: Path) -> None:
+    spec = SweepSpec(name="s", grid={"kd-alpha": [0.3]}, baseline={"kd-alpha": 0.3})
+    first = run_values(spec, {"kd-alpha": 0.3}, 0, tmp_path)
+    assert run_values(spec, {"kd-alpha": 0.3}, 0, tmp_path)["run-name"] == first["run-name"]
+    assert run_values(spec, {"kd-alpha": 0.3}, 1, tmp_path)["run-name"] != first["run-name"]
