@@ -6,11 +6,18 @@ SuperLink on a free port, runs the app with ``flwr run``, reads the run's final
 status with ``flwr ls``, and stops the SuperLink it started (by PID) whatever
 happened.
 
+Before it starts anything it resolves and checks the whole config
+(:mod:`simulations.preflight`): a bad key or value, a missing dataset or a missing
+extra is one line and exit code 2. Keys typed in ``--run-config`` win over the
+experiment file. The console shows a header, one line per round and a summary
+(:mod:`simulations.console`); ``--verbose`` shows all of Flower's output.
+
 Command line::
 
     python -m simulations.run                                  # the default: 10 clients
-    python -m simulations.run --experiment fashion-mnist-dirichlet.yaml
+    python -m simulations.run --experiment fashion-mnist-dirichlet.yaml --run-name fmnist-1
     python -m simulations.run --num-supernodes 50 --run-config "kd-alpha=0.3 num-server-rounds=20"
+    python -m simulations.run --list-keys                      # every config key, its default and meaning
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from typing import Any
 
 from fedkd.config import FedKDConfig
 from fedkd.results import read_results
+from simulations.console import console_line, header, strip_ansi, summary
+from simulations.preflight import PreflightError, parse_run_config, plan_run, write_resolved_experiment
 
 APP_DIR = Path(__file__).resolve().parent.parent
 FLOWER_ENV = {
@@ -134,6 +143,7 @@ def run_simulation(
     echo: bool = True,
     client_cpus: float | None = None,
     client_gpus: float | None = None,
+    verbose: bool = False,
 ) -> Path:
     """Run the app with ``flwr run`` on a private SuperLink; return the results folder.
 
@@ -148,11 +158,13 @@ def run_simulation(
     timeout : float
         Seconds before the run is abandoned.
     echo : bool
-        Print Flower's log lines as they arrive.
+        Print the run's lines as they arrive: round lines, warnings and errors (all lines if ``verbose``).
     client_cpus : float, optional
         CPUs Ray reserves per client (Flower's default is 2).
     client_gpus : float, optional
         GPUs per client; fractions share a GPU (0.25: four clients per GPU).
+    verbose : bool
+        Echo every line of Flower's output, not only fedkd's round lines and warnings.
 
     Raises
     ------
@@ -167,9 +179,9 @@ def run_simulation(
     env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path}
     federation = f"num-supernodes={num_supernodes}"
     if client_cpus is not None:
-        federation += f" backend.client-resources.num-cpus={client_cpus}"
+        federation += f" client-resources-num-cpus={client_cpus:g}"
     if client_gpus is not None:
-        federation += f" backend.client-resources.num-gpus={client_gpus}"
+        federation += f" client-resources-num-gpus={client_gpus}"
     command = [_bin("flwr"), "run", str(app_dir), CONNECTION, "--stream", "--federation-config", federation]
     if run_config:
         command += ["--run-config", run_config_string(run_config)]
@@ -180,15 +192,17 @@ def run_simulation(
                                        text=True, cwd=app_dir)
             assert process.stdout is not None
             started = time.monotonic()
+            colour = sys.stdout.isatty()
             for line in process.stdout:
                 lines.append(line)
-                if echo:
-                    print(line, end="", flush=True)
+                shown = console_line(line, verbose=verbose, colour=colour) if echo else None
+                if shown is not None:
+                    print(shown, flush=True)
                 if time.monotonic() - started > timeout:
                     process.kill()
                     raise SimulationFailed(f"the run took longer than {timeout} s")
             process.wait()
-            output = "".join(lines)
+            output = strip_ansi("".join(lines))
             match = re.search(r"Successfully started run (\d+)", output)
             if not match:
                 raise SimulationFailed(f"flwr run started no run:\n{output[-3000:]}")
@@ -245,40 +259,53 @@ def run_or_reuse(
     return list(read_results(folder)["rounds"])
 
 
-def _parse_run_config(text: str) -> dict[str, Any]:
-    import tomllib
+def list_keys() -> str:
+    """Every config key with its default and help, one per line."""
+    import dataclasses
 
-    values: dict[str, Any] = {}
-    for item in text.split():
-        key, _, raw = item.partition("=")
-        try:
-            values[key] = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            values[key] = raw
-    return values
+    rows = [(f.name.replace("_", "-"), f.default, f.metadata.get("help", "")) for f in dataclasses.fields(FedKDConfig)]
+    return "\n".join(f"{key} = {toml_value(default)}  # {text}" for key, default, text in rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+def build_parser() -> argparse.ArgumentParser:
+    """The harness's command line."""
     parser = argparse.ArgumentParser(description="Run a fedkd simulation through Flower.")
     parser.add_argument("--num-supernodes", type=int, default=10, help="simulated clients (default 10)")
     parser.add_argument("--experiment", default="", help="YAML file under simulations/experiments/ or a path")
-    parser.add_argument("--run-config", default="", help='overrides, e.g. "kd-alpha=0.3 num-server-rounds=20"')
-    parser.add_argument("--client-cpus", type=float, default=None, help="CPUs Ray reserves per client")
+    parser.add_argument("--run-config", default="",
+                        help='overrides, e.g. "kd-alpha=0.3 num-server-rounds=20"; they win over --experiment')
+    parser.add_argument("--run-name", default="", help="results subfolder name (default: a timestamp)")
+    parser.add_argument("--client-cpus", type=int, default=None, help="CPUs Ray reserves per client (whole CPUs)")
     parser.add_argument("--client-gpus", type=float, default=None, help="GPUs per client, e.g. 0.25")
-    args = parser.parse_args(argv)
-    overrides = _parse_run_config(args.run_config)
-    if args.experiment:
-        overrides["experiment"] = args.experiment
-    if "output-dir" not in overrides:
-        overrides["output-dir"] = str(Path.cwd() / "results")
+    parser.add_argument("--verbose", action="store_true", help="show all of Flower's output")
+    parser.add_argument("--list-keys", action="store_true", help="print every config key and its default, then exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: 0 when the run completed, 1 when it failed, 2 when it could not start."""
+    args = build_parser().parse_args(argv)
+    if args.list_keys:
+        print(list_keys())
+        return 0
     try:
-        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides,
-                                client_cpus=args.client_cpus, client_gpus=args.client_gpus)
+        plan = plan_run(typed=parse_run_config(args.run_config), experiment=args.experiment, app_dir=APP_DIR,
+                        num_supernodes=args.num_supernodes, client_cpus=args.client_cpus,
+                        client_gpus=args.client_gpus, run_name=args.run_name)
+    except PreflightError as error:
+        print(f"fedkd: error: {error}", file=sys.stderr)
+        return 2
+    for notice in plan.notices:
+        print(f"fedkd: {notice}")
+    print(header(plan.config, num_supernodes=args.num_supernodes, results_dir=plan.results_dir), flush=True)
+    write_resolved_experiment(plan)
+    try:
+        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=plan.run_config,
+                                client_cpus=args.client_cpus, client_gpus=args.client_gpus, verbose=args.verbose)
     except SimulationFailed as error:
         print(f"fedkd: simulation failed: {error}", file=sys.stderr)
         return 1
-    print(f"fedkd: results in {folder}")
+    print(summary(read_results(folder)["rounds"], folder))
     return 0
 
 

@@ -37,6 +37,14 @@ class ChecksumError(ValueError):
     """A dataset file's content does not match its published checksum."""
 
 
+class DatasetUnavailable(FileNotFoundError):
+    """A dataset file is on no searched path and could not be downloaded."""
+
+
+HOW_TO_GET = ("install Debian's package (apt-get install dataset-fashion-mnist), or put the four .gz files "
+              "in a folder and pass data-dir=FOLDER (or set FEDKD_DATA_DIR)")
+
+
 def _content_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with gzip.open(path, "rb") as stream:
@@ -87,9 +95,37 @@ def _read_idx(path: Path) -> npt.NDArray[np.uint8]:
 def locate_files(
     data_dir: Path | None, cache_dir: Path, base_url: str = CANONICAL_URL
 ) -> dict[str, Path]:
-    """Find (or download) the four verified files; return their paths by name."""
+    """Find (or download) the four verified files; return their paths by name.
+
+    Raises
+    ------
+    DatasetUnavailable
+        If a file is on no searched path and cannot be downloaded, saying how to get it.
+    ChecksumError
+        If a file found or downloaded is not the original.
+    """
     candidates = [d for d in (data_dir, os.environ.get("FEDKD_DATA_DIR")) if d]
     search = [Path(d) for d in candidates] + [DEBIAN_DIR, cache_dir / "fashion-mnist"]
+    found = local_files(search)
+    for name, expected in CONTENT_SHA256.items():
+        if name in found:
+            continue
+        target = cache_dir / "fashion-mnist" / name
+        url = base_url.rstrip("/") + "/" + name
+        try:
+            download_file(url, target, expected)
+        except OSError as error:  # URLError, timeouts, refused connections
+            reason = getattr(error, "reason", error)
+            raise DatasetUnavailable(
+                f"Fashion-MNIST file {name} is not in {', '.join(str(d) for d in search)} and its download "
+                f"from {url} failed ({reason}); {HOW_TO_GET}"
+            ) from error
+        found[name] = target
+    return found
+
+
+def local_files(search: list[Path]) -> dict[str, Path]:
+    """The verified files found in the ``search`` folders (or their ``fashion-mnist`` subfolders), by name."""
     found: dict[str, Path] = {}
     for name, expected in CONTENT_SHA256.items():
         for directory in search:
@@ -100,10 +136,6 @@ def locate_files(
                     break
             if name in found:
                 break
-        else:
-            target = cache_dir / "fashion-mnist" / name
-            download_file(base_url.rstrip("/") + "/" + name, target, expected)
-            found[name] = target
     return found
 
 
