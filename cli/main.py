@@ -12,7 +12,10 @@ import sys
 from collections.abc import Sequence
 
 # Command name -> (module, one-line help).
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "evaluate": ("cli.evaluate", "Score a saved student on a dataset's test split or an .npz file."),
+    "export": ("cli.export", "Export a saved student to TorchScript or ONNX, checked to predict the same."),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -176,7 +176,7 @@ def run_simulation(
     home = Path(tempfile.mkdtemp(prefix="fedkd-flwr-"))
     # The SuperLink starts flower-superexec by name: put this interpreter's scripts first on PATH.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path}
+    env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path, "FEDKD_VERBOSE": str(int(verbose))}
     federation = f"num-supernodes={num_supernodes}"
     if client_cpus is not None:
         federation += f" client-resources-num-cpus={client_cpus:g}"
