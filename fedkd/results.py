@@ -14,11 +14,14 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from fedkd.io import write_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Record = dict[str, Any]
 
@@ -90,8 +93,8 @@ def _series(rounds: Sequence[Mapping[str, Any]], key: str) -> list[float]:
     return [math.nan if r.get(key) is None else float(r[key]) for r in rounds]
 
 
-def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
-    """Save a plot of accuracy (global, mean client, mean teacher) and loss per round, rounds on integer ticks."""
+def results_figure(rounds: Sequence[Mapping[str, Any]], title: str) -> Figure:
+    """Accuracy (global, mean client, mean teacher) and loss per round, side by side, rounds on integer ticks."""
     # The object API with the Agg canvas: no pyplot, so no global backend switch and no global
     # figure state (pyplot imported from two threads at once can fail half-initialized).
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -128,9 +131,14 @@ def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -
     accuracy.set_ylim(0, 1)
     loss.set_ylim(bottom=0)
     figure.suptitle(title, fontsize=9)
-    buffer = io.BytesIO()
     figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=100)
+    return figure
+
+
+def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
+    """Save :func:`results_figure` as a PNG, atomically."""
+    buffer = io.BytesIO()
+    results_figure(rounds, title).savefig(buffer, format="png", dpi=100)
     write_atomic(path, buffer.getvalue())
 
 
