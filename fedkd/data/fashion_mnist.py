@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def locate_files(
         try:
             download_file(url, target, expected)
         except OSError as error:  # URLError, timeouts, refused connections
-            reason = getattr(error, "reason", error)
+            reason = error if isinstance(error, urllib.error.HTTPError) else getattr(error, "reason", error)
             raise DatasetUnavailable(
                 f"Fashion-MNIST file {name} is not in {', '.join(str(d) for d in search)} and its download "
                 f"from {url} failed ({reason}); {HOW_TO_GET}"
