@@ -62,6 +62,20 @@ def console_line(line: str, *, verbose: bool = False, colour: bool = False) -> s
     return None
 
 
+EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\w*(: .*)?$")
+
+
+def failure_reason(output: str) -> str:
+    """The last exception line of a failed run's output (``fedkd.config.ConfigError: kd-alpha=1.5 ...``),
+    else its last error line, else a pointer to ``--verbose``."""
+    lines = [strip_ansi(line).rstrip() for line in output.splitlines()]
+    for line in reversed(lines):
+        if EXCEPTION.match(line):
+            return line
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return errors[-1] if errors else "Flower reported no error line"
+
+
 def header(config: FedKDConfig, *, num_supernodes: int, results_dir: Path) -> str:
     """One line naming the run: dataset, clients, rounds, seed, where results go."""
     return (f"fedkd: {config.dataset}, {num_supernodes} clients, {config.num_server_rounds} rounds, "

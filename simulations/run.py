@@ -40,7 +40,7 @@ from typing import Any
 
 from fedkd.config import FedKDConfig
 from fedkd.results import read_results
-from simulations.console import console_line, header, strip_ansi, summary
+from simulations.console import console_line, failure_reason, header, strip_ansi, summary
 from simulations.preflight import PreflightError, parse_run_config, plan_run, write_resolved_experiment
 
 APP_DIR = Path(__file__).resolve().parent.parent
@@ -210,7 +210,8 @@ def run_simulation(
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if status != "finished:completed":
-        raise SimulationFailed(f"run {match.group(1)} ended as {status!r}:\n{output[-3000:]}")
+        detail = output[-3000:] if verbose else failure_reason(output) + " (--verbose shows Flower's full output)"
+        raise SimulationFailed(f"run {match.group(1)} ended as {status!r}: {detail}")
     found = re.findall(r"\[fedkd\] done: results in (\S+)", output)
     if not found:
         raise SimulationFailed(f"the run finished but reported no results folder:\n{output[-3000:]}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fedkd.config import FedKDConfig
-from simulations.console import console_line, header, summary
+from simulations.console import console_line, failure_reason, header, summary
 
 ROUND = "[fedkd] round 1/2: global student accuracy 0.2390 (loss 2.0739) | 50.4s"
 
@@ -52,3 +52,10 @@ def test_header_and_summary_name_the_run_and_its_results() -> None:
         "fedkd: mnist1d, 4 clients, 2 rounds, seed 5, student mlp; results in /r/x")
     assert summary(rounds, Path("/r/x")) == (
         "fedkd: done: final accuracy 0.5000 (round 2), best 0.6000 (round 1); results in /r/x")
+
+
+def test_failure_reason_is_the_last_exception_line_of_the_output() -> None:
+    output = Path(__file__).with_name("failed_run.txt").read_text()
+
+    assert failure_reason(output) == "fedkd.config.ConfigError: kd-alpha=1.5 is not allowed: must be in [0, 1]"
+    assert failure_reason("INFO : x\nERROR :     Exit Code: 700\n") == "ERROR :     Exit Code: 700"
