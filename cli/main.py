@@ -15,6 +15,8 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "certs": ("cli.certs", "Write a development CA, a SuperLink certificate and SuperNode key pairs."),
     "site": ("cli.site", "Prepare and check a site's data and teacher before it joins a federation."),
+    "evaluate": ("cli.evaluate", "Score a saved student on a dataset's test split or an .npz file."),
+    "export": ("cli.export", "Export a saved student to TorchScript or ONNX, checked to predict the same."),
 }
 
 

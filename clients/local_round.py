@@ -125,6 +125,7 @@ def _metrics(stats: TrainStats, config: FedKDConfig, values: RoundValues, contex
         "node-id": context.node_id,
         "kd-temperature": values.kd_temperature,
         "kd-alpha": values.kd_alpha,
+        "simulated-site": int(NodeConfig.from_mapping(context.node_config).simulated),
     }
     if config.client_dp != "none":
         metrics["dp-weight"] = 1

@@ -47,3 +47,9 @@ def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> EvalStats:
     loss = torch.nn.functional.cross_entropy(logits, labels).item()
     accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
     return EvalStats(loss=loss, accuracy=accuracy, num_examples=int(labels.shape[0]))
+
+
+def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts ``[true, predicted]``: row ``i`` holds the predictions for the samples labelled ``i``."""
+    index = labels.to(torch.int64).cpu() * num_classes + predicted.to(torch.int64).cpu()
+    return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)

@@ -2,7 +2,7 @@
 
 ``results.json`` is ``{"config": {...}, "rounds": [{...}, ...]}``; ``results.csv``
 holds the same rounds, one row each; ``config.yaml`` is the resolved config;
-``accuracy.png`` plots global-student accuracy per round (redrawn at most every
+``accuracy.png`` plots accuracy and loss per round under a title naming the run (redrawn at most every
 ``plot_interval`` seconds while the run goes on, and after its last round). Every file is replaced
 whole (written beside its target, then renamed), so a reader never sees half of one.
 """
@@ -16,11 +16,14 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from fedkd.io import write_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Record = dict[str, Any]
 
@@ -68,35 +71,78 @@ def rounds_csv(rounds: Sequence[Mapping[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
-    """Save a plot of global (and mean client) accuracy per round."""
+def run_title(config: Mapping[str, Any], rounds: Sequence[Mapping[str, Any]]) -> str:
+    """Who the run is: dataset, clients, rounds, seed, run name, and (in simulation only) how data was split.
+
+    A deployment's sites bring their own data, so its title names no partitioner; a run
+    counts as simulated when its clients reported simulated sites (``simulated_sites``).
+    """
+    clients = max((int(r.get("clients_trained") or 0) for r in rounds), default=0)
+    simulated = any(int(r.get("simulated_sites") or 0) > 0 for r in rounds)
+    parts = [str(config.get("dataset", "?"))]
+    if simulated:
+        split = str(config.get("partitioner", "?"))
+        if split == "dirichlet":
+            split += f"({config.get('dirichlet-alpha')})"
+        parts.append(f"{clients} simulated clients, {split}")
+    elif clients:
+        parts.append(f"{clients} sites")
+    parts += [f"{config.get('num-server-rounds', '?')} rounds", f"seed {config.get('seed', '?')}"]
+    if config.get("run-name"):
+        parts.append(f"run {config['run-name']}")
+    return " | ".join(parts)
+
+
+def _series(rounds: Sequence[Mapping[str, Any]], key: str) -> list[float]:
+    return [math.nan if r.get(key) is None else float(r[key]) for r in rounds]
+
+
+def results_figure(rounds: Sequence[Mapping[str, Any]], title: str) -> Figure:
+    """Accuracy (global, mean client, mean teacher) and loss per round, side by side, rounds on integer ticks."""
     # The object API with the Agg canvas: no pyplot, so no global backend switch and no global
     # figure state (pyplot imported from two threads at once can fail half-initialized).
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(6, 4))
+    figure = Figure(figsize=(10, 4))
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    accuracy, loss = figure.subplots(1, 2)
     xs = [r["round"] for r in rounds]
-    lines = (
-        ("global_accuracy", "o-", "global student (server test set)"),
-        ("client_accuracy_mean", ".--", "mean client (local test)"),
-        ("teacher_accuracy_mean", ":", "mean local teacher (local test)"),
+    panels = (
+        (accuracy, "accuracy", (
+            ("global_accuracy", "o-", "global student (server test set)"),
+            ("client_accuracy_mean", ".--", "mean client (local test)"),
+            ("teacher_accuracy_mean", ":", "mean local teacher (local test)"),
+        )),
+        (loss, "loss", (
+            ("global_loss", "o-", "global student (server test set)"),
+            ("client_loss_mean", ".--", "mean client (local test)"),
+            ("train_loss", "x:", "training objective (clients)"),
+        )),
     )
-    for key, style, label in lines:
-        ys = [math.nan if r.get(key) is None else float(r[key]) for r in rounds]
-        if not all(math.isnan(y) for y in ys):
-            axes.plot(xs, ys, style, label=label)
-    axes.set_xlabel("round")
-    axes.set_ylabel("accuracy")
-    axes.set_ylim(0, 1)
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
-    axes.set_title(title, fontsize=9)
-    buffer = io.BytesIO()
+    for axes, name, lines in panels:
+        for key, style, label in lines:
+            ys = _series(rounds, key)
+            if not all(math.isnan(y) for y in ys):
+                axes.plot(xs, ys, style, label=label)
+        axes.set_xlabel("round")
+        axes.set_ylabel(name)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(loc="lower right" if name == "accuracy" else "upper right", fontsize=8)
+    accuracy.set_ylim(0, 1)
+    loss.set_ylim(bottom=0)
+    figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=100)
+    return figure
+
+
+def plot_accuracy(rounds: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
+    """Save :func:`results_figure` as a PNG, atomically."""
+    buffer = io.BytesIO()
+    results_figure(rounds, title).savefig(buffer, format="png", dpi=100)
     write_atomic(path, buffer.getvalue())
 
 
@@ -142,8 +188,7 @@ class ResultsWriter:
         """Redraw the plot if it lacks a round."""
         if self._plotted_rounds == len(self.rounds):
             return
-        title = " / ".join(f"{k}={self.config.get(k)}" for k in ("dataset", "partitioner", "kd-alpha"))
-        plot_accuracy(self.rounds, self.directory / "accuracy.png", title)
+        plot_accuracy(self.rounds, self.directory / "accuracy.png", run_title(self.config, self.rounds))
         self._plotted_at, self._plotted_rounds = time.monotonic(), len(self.rounds)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import logging
+import os
 from logging import INFO
 from pathlib import Path
 
 from flwr.app import ArrayRecord, ConfigRecord, Context
-from flwr.common.logger import log
+from flwr.common.logger import FLOWER_LOGGER, log
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
@@ -33,6 +35,18 @@ from server.strategy import build_strategy, check_strategy
 APP_DIR = Path(__file__).resolve().parent.parent
 
 app = ServerApp()
+
+VERBOSE_ENV = "FEDKD_VERBOSE"
+"""Set to 1 to keep Flower's multi-line dumps (``simulations.run --verbose`` sets it)."""
+
+
+class QuietDumps(logging.Filter):
+    """Drop the indented lines of Flower's strategy dumps (both ConfigRecords, every aggregated
+    MetricRecord, the "Final results" history): hundreds of lines a run, all in ``results.json`` too.
+    fedkd's own ``[fedkd] round`` lines and every warning pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == INFO and str(record.msg).startswith("\t"))
 
 
 def results_dir(config: FedKDConfig) -> Path:
@@ -62,7 +76,18 @@ def layer_strategy(strategy: Strategy, config: FedKDConfig, *, num_nodes: int,
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Run ``num-server-rounds`` rounds of federated distillation."""
+    """Run ``num-server-rounds`` rounds of federated distillation (Flower's dumps quiet unless FEDKD_VERBOSE=1)."""
+    quiet = QuietDumps()
+    if os.environ.get(VERBOSE_ENV) != "1":
+        FLOWER_LOGGER.addFilter(quiet)
+    try:
+        run(grid, context)
+    finally:
+        FLOWER_LOGGER.removeFilter(quiet)
+
+
+def run(grid: Grid, context: Context) -> None:
+    """The ServerApp's work: resolve the config, run the rounds, save the student."""
     config = FedKDConfig.from_run_config(context.run_config, base_dir=APP_DIR)
     check_strategy(config)
     seed_everything(config.seed)

@@ -112,6 +112,7 @@ class RoundRecorder:
             "kd_temperature": _mean(_values(rows, "kd-temperature", weight_key)),
             "kd_alpha": _mean(_values(rows, "kd-alpha", weight_key)),
             "clients_trained": len(rows),
+            "simulated_sites": sum(int(r.get("simulated-site", 0)) for r in rows),  # type: ignore[call-overload]
             "train_examples": int(sum(float(r[weight_key]) for r in rows)),  # type: ignore[arg-type]
         }
         teacher = _mean(_values(rows, "teacher-accuracy", "test-examples"))

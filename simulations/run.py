@@ -6,11 +6,18 @@ SuperLink on a free port, runs the app with ``flwr run``, reads the run's final
 status with ``flwr ls``, and stops the SuperLink it started (by PID) whatever
 happened.
 
+Before it starts anything it resolves and checks the whole config
+(:mod:`simulations.preflight`): a bad key or value, a missing dataset or a missing
+extra is one line and exit code 2. Keys typed in ``--run-config`` win over the
+experiment file. The console shows a header, one line per round and a summary
+(:mod:`simulations.console`); ``--verbose`` shows all of Flower's output.
+
 Command line::
 
     python -m simulations.run                                  # the default: 10 clients
-    python -m simulations.run --experiment fashion-mnist-dirichlet.yaml
+    python -m simulations.run --experiment fashion-mnist-dirichlet.yaml --run-name fmnist-1
     python -m simulations.run --num-supernodes 50 --run-config "kd-alpha=0.3 num-server-rounds=20"
+    python -m simulations.run --list-keys                      # every config key, its default and meaning
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ from typing import Any
 from fedkd.config import FedKDConfig
 from fedkd.device import visible_gpus
 from fedkd.results import read_results
+from simulations.console import console_line, failure_reason, header, strip_ansi, summary
 from simulations.placement import client_resources, machine_resources
+from simulations.preflight import PreflightError, parse_run_config, plan_run, write_resolved_experiment
 
 APP_DIR = Path(__file__).resolve().parent.parent
 FLOWER_ENV = {
@@ -137,6 +146,7 @@ def run_simulation(
     client_cpus: int | None = None,
     client_gpus: float | None = None,
     prepare_teachers: bool = False,
+    verbose: bool = False,
 ) -> Path:
     """Run the app with ``flwr run`` on a private SuperLink; return the results folder.
 
@@ -151,7 +161,7 @@ def run_simulation(
     timeout : float
         Seconds before the run is abandoned.
     echo : bool
-        Print Flower's log lines as they arrive.
+        Print the run's lines as they arrive: round lines, warnings and errors (all lines if ``verbose``).
     client_cpus : int, optional
         CPUs Ray reserves per client; default 1 (Flower's own default is 2).
     client_gpus : float, optional
@@ -162,6 +172,8 @@ def run_simulation(
         Train (or load) every site's teacher into the disk cache before the
         SuperLink starts, in as many worker processes as clients run at once, so
         that round 1 does not wait for teacher training.
+    verbose : bool
+        Echo every line of Flower's output, not only fedkd's round lines and warnings.
 
     Raises
     ------
@@ -185,7 +197,7 @@ def run_simulation(
     home = Path(tempfile.mkdtemp(prefix="fedkd-flwr-"))
     # The SuperLink starts flower-superexec by name: put this interpreter's scripts first on PATH.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path}
+    env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path, "FEDKD_VERBOSE": str(int(verbose))}
     federation = f"num-supernodes={num_supernodes} {resources.federation_config()}"
     command = [_bin("flwr"), "run", str(app_dir), CONNECTION, "--stream", "--federation-config", federation]
     if run_config:
@@ -197,15 +209,17 @@ def run_simulation(
                                        text=True, cwd=app_dir)
             assert process.stdout is not None
             started = time.monotonic()
+            colour = sys.stdout.isatty()
             for line in process.stdout:
                 lines.append(line)
-                if echo:
-                    print(line, end="", flush=True)
+                shown = console_line(line, verbose=verbose, colour=colour) if echo else None
+                if shown is not None:
+                    print(shown, flush=True)
                 if time.monotonic() - started > timeout:
                     process.kill()
                     raise SimulationFailed(f"the run took longer than {timeout} s")
             process.wait()
-            output = "".join(lines)
+            output = strip_ansi("".join(lines))
             match = re.search(r"Successfully started run (\d+)", output)
             if not match:
                 raise SimulationFailed(f"flwr run started no run:\n{output[-3000:]}")
@@ -213,7 +227,8 @@ def run_simulation(
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if status != "finished:completed":
-        raise SimulationFailed(f"run {match.group(1)} ended as {status!r}:\n{output[-3000:]}")
+        detail = output[-3000:] if verbose else failure_reason(output) + " (--verbose shows Flower's full output)"
+        raise SimulationFailed(f"run {match.group(1)} ended as {status!r}: {detail}")
     found = re.findall(r"\[fedkd\] done: results in (\S+)", output)
     if not found:
         raise SimulationFailed(f"the run finished but reported no results folder:\n{output[-3000:]}")
@@ -262,25 +277,22 @@ def run_or_reuse(
     return list(read_results(folder)["rounds"])
 
 
-def _parse_run_config(text: str) -> dict[str, Any]:
-    import tomllib
+def list_keys() -> str:
+    """Every config key with its default and help, one per line."""
+    import dataclasses
 
-    values: dict[str, Any] = {}
-    for item in text.split():
-        key, _, raw = item.partition("=")
-        try:
-            values[key] = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            values[key] = raw
-    return values
+    rows = [(f.name.replace("_", "-"), f.default, f.metadata.get("help", "")) for f in dataclasses.fields(FedKDConfig)]
+    return "\n".join(f"{key} = {toml_value(default)}  # {text}" for key, default, text in rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+def build_parser() -> argparse.ArgumentParser:
+    """The harness's command line."""
     parser = argparse.ArgumentParser(description="Run a fedkd simulation through Flower.")
     parser.add_argument("--num-supernodes", type=int, default=10, help="simulated clients (default 10)")
     parser.add_argument("--experiment", default="", help="YAML file under simulations/experiments/ or a path")
-    parser.add_argument("--run-config", default="", help='overrides, e.g. "kd-alpha=0.3 num-server-rounds=20"')
+    parser.add_argument("--run-config", default="",
+                        help='overrides, e.g. "kd-alpha=0.3 num-server-rounds=20"; they win over --experiment')
+    parser.add_argument("--run-name", default="", help="results subfolder name (default: a timestamp)")
     parser.add_argument("--client-cpus", type=int, default=None,
                         help="whole CPUs Ray reserves per client (default 1: as many clients at once as CPUs)")
     parser.add_argument("--client-gpus", type=float, default=None,
@@ -288,23 +300,39 @@ def main(argv: list[str] | None = None) -> int:
                              "by as many clients as there are CPUs for, 0 without GPUs")
     parser.add_argument("--prepare-teachers", action=argparse.BooleanOptionalAction, default=True,
                         help="train or load every site's teacher before round 1, in parallel (default on)")
-    args = parser.parse_args(argv)
-    overrides = _parse_run_config(args.run_config)
-    if args.experiment:
-        overrides["experiment"] = args.experiment
-    if "output-dir" not in overrides:
-        overrides["output-dir"] = str(Path.cwd() / "results")
+    parser.add_argument("--verbose", action="store_true", help="show all of Flower's output")
+    parser.add_argument("--list-keys", action="store_true", help="print every config key and its default, then exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: 0 when the run completed, 1 when it failed, 2 when it could not start."""
+    args = build_parser().parse_args(argv)
+    if args.list_keys:
+        print(list_keys())
+        return 0
     try:
-        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides,
+        plan = plan_run(typed=parse_run_config(args.run_config), experiment=args.experiment, app_dir=APP_DIR,
+                        num_supernodes=args.num_supernodes, client_cpus=args.client_cpus,
+                        client_gpus=args.client_gpus, run_name=args.run_name)
+    except PreflightError as error:
+        print(f"fedkd: error: {error}", file=sys.stderr)
+        return 2
+    for notice in plan.notices:
+        print(f"fedkd: {notice}")
+    print(header(plan.config, num_supernodes=args.num_supernodes, results_dir=plan.results_dir), flush=True)
+    write_resolved_experiment(plan)
+    try:
+        folder = run_simulation(num_supernodes=args.num_supernodes, run_config=plan.run_config,
                                 client_cpus=args.client_cpus, client_gpus=args.client_gpus,
-                                prepare_teachers=args.prepare_teachers)
-    except ValueError as error:
-        print(f"fedkd: {error}", file=sys.stderr)
+                                prepare_teachers=args.prepare_teachers, verbose=args.verbose)
+    except ValueError as error:  # resources the machine does not have
+        print(f"fedkd: error: {error}", file=sys.stderr)
         return 2
     except SimulationFailed as error:
         print(f"fedkd: simulation failed: {error}", file=sys.stderr)
         return 1
-    print(f"fedkd: results in {folder}")
+    print(summary(read_results(folder)["rounds"], folder))
     return 0
 
 

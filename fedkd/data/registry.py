@@ -10,8 +10,9 @@ from pathlib import Path
 from fedkd.data.arrays import DatasetSplits
 from fedkd.data.bbc_news import EMBEDDING_DIM, NUM_FEATURES, load_bbc_news
 from fedkd.data.digits import load_digits
-from fedkd.data.fashion_mnist import load_fashion_mnist
+from fedkd.data.fashion_mnist import load_fashion_mnist, locate_files
 from fedkd.data.mnist1d import load_mnist1d
+from fedkd.extras import require
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,26 @@ DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec((8, 8), 10, lambda data_dir, cache_dir: load_digits()),
     "bbc-news": DatasetSpec((NUM_FEATURES,), 5, load_bbc_news, teacher_input_shape=(EMBEDDING_DIM,)),
 }
+
+
+def check_available(name: str, *, data_dir: Path | None, cache_dir: Path) -> None:
+    """Make sure ``name`` can be loaded, without loading it: files found (or downloaded), packages installed.
+
+    Raises
+    ------
+    fedkd.data.fashion_mnist.DatasetUnavailable
+        Fashion-MNIST files that are neither on disk nor downloadable (the message says how to get them).
+    fedkd.extras.MissingExtra
+        A dataset whose packages (an extra) are not installed.
+    ValueError
+        For an unknown name.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
+    if name == "fashion-mnist":
+        locate_files(data_dir, cache_dir)
+    elif name == "bbc-news":
+        require("text")
 
 
 @lru_cache(maxsize=4)

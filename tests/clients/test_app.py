@@ -29,9 +29,10 @@ from fedkd.student import build_student
 from fedkd.teacher import Teacher
 
 NODE_CONFIG = {"partition-id": 0, "num-partitions": 3}
-# node-id is sent too: the server uses it to attribute each site's privacy budget (server/recorder.py).
+# node-id is sent too: the server uses it to attribute each site's privacy budget (server/recorder.py);
+# simulated-site tells the server's plot whether a partitioner made the data.
 TRAIN_METRICS = {"num-examples", "train-loss", "train-ce", "train-kd", "teacher-accuracy", "node-id", "kd-temperature",
-                 "kd-alpha", "test-examples"}
+                 "kd-alpha", "test-examples", "simulated-site"}
 EVALUATE_METRICS = {"num-examples", "accuracy", "loss", "teacher-accuracy", "agreement"}
 
 
@@ -180,6 +181,8 @@ def test_client_metric_records_hold_only_scalar_numbers_with_the_expected_keys(e
         assert isinstance(metrics, MetricRecord)
         assert set(metrics) == keys
         assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in metrics.values())
+    (train,) = exchange.train.content.metric_records.values()
+    assert train["simulated-site"] == 1  # NODE_CONFIG names a partition
 
 
 def test_client_metrics_equal_hand_counts_on_the_site(exchange: Exchange) -> None:

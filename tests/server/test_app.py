@@ -71,6 +71,7 @@ def test_round_recorder_merges_client_and_central_metrics_into_one_record(tmp_pa
     assert (record["client_accuracy_min"], record["client_accuracy_max"]) == (0.2, 0.6)
     assert record["teacher_accuracy_mean"] == pytest.approx(0.7)
     assert record["clients_trained"] == 2 and record["clients_evaluated"] == 3
+    assert record["simulated_sites"] == 0  # these replies come from real sites
     assert (record["bytes_sent"], record["bytes_received"], record["error_replies"]) == (100, 40, 1)
     assert record["round_seconds"] >= 0
 
