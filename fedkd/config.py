@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from fedkd.compression.registry import COMPRESSIONS
 from fedkd.data.partitioning import PARTITIONERS
 from fedkd.data.proxy import MNIST_DIGITS, PROXY_DATASETS
 from fedkd.data.registry import DATASETS
@@ -203,6 +204,15 @@ class FedKDConfig:
         metadata=_doc("SecAgg+ cap on a site's weight (its examples); set it >= the largest site; "
                       "larger costs precision."),
     )
+    update_compression: str = field(
+        default="none",
+        metadata=_doc("Compress each site's student update (global minus trained) on the wire: none, fp16, int8 "
+                      "(stochastic rounding), topk (with error feedback) or lowrank (SVD of 2-D updates)."),
+    )
+    compression_topk_fraction: float = field(
+        default=0.1, metadata=_doc("Share of each tensor's update entries topk keeps, in (0, 1].")
+    )
+    compression_rank: int = field(default=4, metadata=_doc("Rank lowrank keeps of each 2-D update (>= 1)."))
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
     student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
     teacher_device: str = field(
@@ -424,6 +434,17 @@ def _validate(c: FedKDConfig) -> None:
                           ("secagg-clipping-range", c.secagg_clipping_range),
                           ("secagg-max-weight", c.secagg_max_weight)):
         _check(positive > 0, key, positive, "must be > 0")
+    _check(c.update_compression in COMPRESSIONS, "update-compression", c.update_compression,
+           "choose one of " + ", ".join(COMPRESSIONS))
+    _check(0 < c.compression_topk_fraction <= 1, "compression-topk-fraction", c.compression_topk_fraction,
+           "must be in (0, 1]")
+    _check(c.compression_rank >= 1, "compression-rank", c.compression_rank, "must be >= 1")
+    _check(c.update_compression == "none" or not c.secure_aggregation, "update-compression", c.update_compression,
+           "secure-aggregation sums masked, quantized weights the server cannot decode; use none")
+    _check(c.update_compression == "none" or c.client_dp not in ("client-fixed", "client-adaptive"),
+           "update-compression", c.update_compression,
+           f"client-dp={c.client_dp} clips the reply after compression would change it (the clipping bound "
+           "would no longer hold); use a server-side client-dp mode, which clips the decoded update")
     for key, device in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
         ok = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
         _check(ok, key, device, "use auto, cpu, cuda or cuda:N")
