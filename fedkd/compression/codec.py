@@ -15,7 +15,10 @@ RAW = "raw"
 class Codec(Protocol):
     """Encodes one tensor into named tensors (the parts that travel) and decodes them back."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The codec's config name."""
+        ...
 
     def encode(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None) -> Parts:
         """The parts that represent ``tensor``."""
