@@ -124,6 +124,11 @@ class FedKDConfig:
     teacher_checkpoint: str = field(
         default="", metadata=_doc("Pretrained teacher checkpoint for every site (node config may override).")
     )
+    teacher_finetune_epochs: int = field(
+        default=0,
+        metadata=_doc("Epochs to fine-tune a teacher checkpoint on the site's shard at first use (cached); "
+                      "0 uses the checkpoint as it is."),
+    )
     server_distillation: bool = field(
         default=False,
         metadata=_doc("FedDF (Lin 2020): the server refines the average on an unlabeled proxy set from the "
@@ -353,7 +358,8 @@ def _validate(c: FedKDConfig) -> None:
         _check(model in MODELS, key, model, "choose one of " + ", ".join(sorted(MODELS)))
         fitting = sorted(m for m, ranks in INPUT_RANKS.items() if rank in ranks)
         _check(rank in INPUT_RANKS[model], key, model, f"for {c.dataset} choose one of " + ", ".join(fitting))
-    for key, epochs in (("teacher-epochs", c.teacher_epochs), ("local-epochs", c.local_epochs)):
+    for key, epochs in (("teacher-epochs", c.teacher_epochs), ("local-epochs", c.local_epochs),
+                       ("teacher-finetune-epochs", c.teacher_finetune_epochs)):
         _check(epochs >= 0, key, epochs, "must be >= 0")
     _check(c.batch_size >= 1, "batch-size", c.batch_size, "must be >= 1")
     for key, kind in (("kd-temperature-schedule", c.kd_temperature_schedule),
@@ -374,6 +380,8 @@ def _validate(c: FedKDConfig) -> None:
     features_on = c.hint_weight > 0 or c.attention_weight > 0 or c.relational_weight > 0
     _check(not (features_on and c.local_dp), "local-dp", c.local_dp,
            "feature and relational knowledge (hint/attention/relational-weight > 0) are not offered under DP-SGD")
+    _check(not (c.teacher_finetune_epochs > 0 and c.teacher_dp), "teacher-finetune-epochs", c.teacher_finetune_epochs,
+           "fine-tuning on the site's shard runs without DP; it cannot combine with teacher-dp")
     _check(not (c.teacher_mode == "mutual" and c.teacher_dp), "teacher-mode", c.teacher_mode,
            "mutual training updates the teacher without DP; it cannot combine with teacher-dp")
     _check(not c.server_distillation or c.dataset in PROXY_DATASETS, "server-distillation", c.server_distillation,
