@@ -13,9 +13,10 @@ from simulations.run import resolved_config
 @pytest.mark.parametrize("row", list(ROWS))
 def test_bytes_page_every_row_is_a_valid_config_with_its_overrides_and_a_name_per_seed(row: str) -> None:
     config = resolved_config(run_values(row, 0))  # validates every key
-    for key, value in ROWS[row].items():
+    for key, value in ROWS[row][1].items():
         assert config.to_dict()[key] == value
     assert run_values(row, 0)["run-name"] != run_values(row, 1)["run-name"]
+    assert len({run_values(name, 0)["run-name"] for name in ROWS}) == len(ROWS)
 
 
 def test_bytes_page_big_row_is_fedavg_of_the_teacher_architecture_without_distillation() -> None:
@@ -48,7 +49,7 @@ def test_bytes_page_row_summary_means_over_seeds_and_mb_to_reach_reads_the_mean_
     assert mb_to_reach(row["curve"], 0.71) is None
 
 
-def test_bytes_page_table_shows_seed_counts_and_mb_to_reach_the_small_fedavg() -> None:
+def test_bytes_page_table_shows_seed_counts_and_mb_to_reach_the_student_architecture_fedavg() -> None:
     small = row_summary({0: run_summary(_rounds([0.1, 0.3, 0.5], 2_000_000, 1_000_000))}, parameters=100)
     kd = row_summary({0: run_summary(_rounds([0.1, 0.5, 0.6], 2_000_000, 250_000)),
                       1: run_summary(_rounds([0.1, 0.5, 0.7], 2_000_000, 250_000))}, parameters=100)
