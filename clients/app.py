@@ -93,10 +93,10 @@ def train(msg: Message, context: Context) -> Message:
         metrics = train_round(config, context, student, server_round, RoundValues.from_record(record))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
-    content = RecordDict({"arrays": ArrayRecord(student.state_dict()), "metrics": MetricRecord(metrics)})  # type: ignore[arg-type]
+    records: dict[str, ArrayRecord | ConfigRecord] = {"arrays": ArrayRecord(student.state_dict())}
     if config.update_compression != "none":
-        content = RecordDict({**compressed_reply(config, context, received, student.state_dict(), server_round),
-                              "metrics": MetricRecord(metrics)})  # type: ignore[arg-type]
+        records = compressed_reply(config, context, received, student.state_dict(), server_round)
+    content = RecordDict({**records, "metrics": MetricRecord(metrics)})
     return Message(content=content, reply_to=msg)
 
 

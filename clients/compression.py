@@ -35,8 +35,8 @@ def compressed_reply(config: FedKDConfig, context: Context, received: Mapping[st
     generator = torch.Generator().manual_seed(_seed(config.seed, server_round, context.node_id))
     encoded, remainder = encode_update(update, codec, residual=residual, generator=generator)
     if residual is not None:
-        context.state[RESIDUAL_KEY] = ArrayRecord(remainder)  # type: ignore[arg-type]
-    return {"arrays": ArrayRecord(encoded),  # type: ignore[arg-type]
+        context.state[RESIDUAL_KEY] = ArrayRecord(remainder)
+    return {"arrays": ArrayRecord(encoded),
             COMPRESSION_RECORD: ConfigRecord({"codec": config.update_compression})}
 
 

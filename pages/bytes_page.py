@@ -128,17 +128,18 @@ def plot(data: dict[str, Any]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7, 4.5))
+    figure = Figure(figsize=(10, 4.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for name, row in data["rows"].items():
         xs, ys = zip(*row["curve"][1:], strict=True)  # round 0 is at 0 MB: off a log axis
-        axes.plot(xs, ys, "o-", markersize=3, label=f"{name} ({len(row['seeds'])} seeds)")
+        seeds = len(row["seeds"])
+        axes.plot(xs, ys, "o-", markersize=3, label=f"{name} ({seeds} seed{'' if seeds == 1 else 's'})")
     axes.set_xscale("log")
     axes.set_xlabel("cumulative MB on the wire (sent + received)")
     axes.set_ylabel("global test accuracy (mean over seeds)")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize=7)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     axes.set_title(f"MNIST-1D, Dirichlet(0.5), {CLIENTS} clients, {ROUNDS} rounds", fontsize=9)
     buffer = io.BytesIO()
     figure.tight_layout()

@@ -73,7 +73,7 @@ class CompressionStrategy(Strategy):
             raise ValueError(f"the decoded update names {sorted(update)}, the global student {sorted(sent)}")
         weights = {name: (sent[name] - update[name].to(sent[name].dtype)) for name in sent}
         rest = {key: value for key, value in content.items() if key not in ("arrays", COMPRESSION_RECORD)}
-        return RecordDict({"arrays": ArrayRecord(weights), **rest})  # type: ignore[arg-type]
+        return RecordDict({"arrays": ArrayRecord(weights), **rest})
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                            grid: Grid) -> Iterable[Message]:
