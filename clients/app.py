@@ -23,6 +23,7 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFI
 from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddict_to_fitins
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
+from clients.compression import compressed_reply
 from clients.local_round import BudgetSpent, current_teacher, train_round
 from clients.site import load_site
 from fedkd.config import FedKDConfig
@@ -114,20 +115,24 @@ def train(msg: Message, context: Context) -> Message:
         return _train_legacy(msg, context)
     config = config_of(msg)
     student = student_of(msg, config)
-    received = first_non_finite(student.state_dict())
-    if received is not None:
-        return Message(error=Error(code=NON_FINITE, reason=f"the global student received is not finite: {received}"),
+    poisoned = first_non_finite(student.state_dict())
+    if poisoned is not None:
+        return Message(error=Error(code=NON_FINITE, reason=f"the global student received is not finite: {poisoned}"),
                        reply_to=msg)
+    received = {name: value.detach().clone() for name, value in student.state_dict().items()}
     record = msg.content.config_records["config"]
+    server_round = int(record.get("server-round", 0))
     try:
-        metrics = train_round(config, context, student, int(record.get("server-round", 0)),
-                              RoundValues.from_record(record))
+        metrics = train_round(config, context, student, server_round, RoundValues.from_record(record))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
     refusal = non_finite_reply(student, metrics)
     if refusal is not None:
         return Message(error=Error(code=NON_FINITE, reason=refusal), reply_to=msg)
-    content = RecordDict({"arrays": ArrayRecord(student.state_dict()), "metrics": MetricRecord(metrics)})  # type: ignore[arg-type]
+    records: dict[str, ArrayRecord | ConfigRecord] = {"arrays": ArrayRecord(student.state_dict())}
+    if config.update_compression != "none":
+        records = compressed_reply(config, context, received, student.state_dict(), server_round)
+    content = RecordDict({**records, "metrics": MetricRecord(metrics)})
     return Message(content=content, reply_to=msg)
 
 

@@ -111,6 +111,8 @@ def load_site(config: FedKDConfig, node: NodeConfig) -> SiteData:
 def load_teacher(config: FedKDConfig, node: NodeConfig, site: SiteData) -> Teacher:
     """This site's teacher: from ``teacher-checkpoint`` in the node config (else the run config), or trained here.
 
+    A checkpoint is fine-tuned on the site's shard first when ``teacher-finetune-epochs`` > 0.
+
     The node config's ``teacher-architecture`` overrides the run's ``teacher`` for
     this site (teachers may differ between sites) or names a checkpoint's
     architecture when its metadata does not.
@@ -127,7 +129,15 @@ def load_teacher(config: FedKDConfig, node: NodeConfig, site: SiteData) -> Teach
         dp_noise_multiplier=config.teacher_dp_noise_multiplier if config.teacher_dp else 0.0,
         dp_max_grad_norm=config.dp_max_grad_norm,
     )
-    key = (checkpoint, recipe, site.train.fingerprint(), site.test.fingerprint())
+    finetune = TeacherRecipe(
+        architecture=architecture or config.teacher,
+        epochs=config.teacher_finetune_epochs,
+        learning_rate=config.teacher_learning_rate,
+        momentum=config.momentum,
+        batch_size=config.batch_size,
+        seed=derive_seed(config.seed, "teacher-finetune", node.identity),
+    ) if checkpoint and config.teacher_finetune_epochs > 0 else None
+    key = (checkpoint, recipe, finetune, site.train.fingerprint(), site.test.fingerprint())
     cached = _teachers.get(key)
     if cached is not None:
         return cached
@@ -138,5 +148,6 @@ def load_teacher(config: FedKDConfig, node: NodeConfig, site: SiteData) -> Teach
         recipe=recipe,
         checkpoint=Path(checkpoint) if checkpoint else None,
         architecture=architecture,
+        finetune=finetune,
         max_checkpoint_bytes=node.max_checkpoint_bytes,
     ))

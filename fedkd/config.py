@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from fedkd.compression.registry import COMPRESSIONS
 from fedkd.data.partitioning import PARTITIONERS
 from fedkd.data.proxy import MNIST_DIGITS, PROXY_DATASETS
 from fedkd.data.registry import DATASETS
@@ -124,6 +125,11 @@ class FedKDConfig:
     teacher_checkpoint: str = field(
         default="", metadata=_doc("Pretrained teacher checkpoint for every site (node config may override).")
     )
+    teacher_finetune_epochs: int = field(
+        default=0,
+        metadata=_doc("Epochs to fine-tune a teacher checkpoint on the site's shard at first use (cached); "
+                      "0 uses the checkpoint as it is."),
+    )
     server_distillation: bool = field(
         default=False,
         metadata=_doc("FedDF (Lin 2020): the server refines the average on an unlabeled proxy set from the "
@@ -218,6 +224,15 @@ class FedKDConfig:
         metadata=_doc("SecAgg+ cap on a site's weight (its examples); set it >= the largest site; "
                       "larger costs precision."),
     )
+    update_compression: str = field(
+        default="none",
+        metadata=_doc("Compress each site's student update (global minus trained) on the wire: none, fp16, int8 "
+                      "(stochastic rounding), topk (with error feedback) or lowrank (SVD of 2-D updates)."),
+    )
+    compression_topk_fraction: float = field(
+        default=0.1, metadata=_doc("Share of each tensor's update entries topk keeps, in (0, 1].")
+    )
+    compression_rank: int = field(default=4, metadata=_doc("Rank lowrank keeps of each 2-D update (>= 1)."))
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
     student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
     teacher_device: str = field(
@@ -376,7 +391,8 @@ def _validate(c: FedKDConfig) -> None:
         _check(model in MODELS, key, model, "choose one of " + ", ".join(sorted(MODELS)))
         fitting = sorted(m for m, ranks in INPUT_RANKS.items() if rank in ranks)
         _check(rank in INPUT_RANKS[model], key, model, f"for {c.dataset} choose one of " + ", ".join(fitting))
-    for key, epochs in (("teacher-epochs", c.teacher_epochs), ("local-epochs", c.local_epochs)):
+    for key, epochs in (("teacher-epochs", c.teacher_epochs), ("local-epochs", c.local_epochs),
+                       ("teacher-finetune-epochs", c.teacher_finetune_epochs)):
         _check(epochs >= 0, key, epochs, "must be >= 0")
     _check(c.batch_size >= 1, "batch-size", c.batch_size, "must be >= 1")
     for key, kind in (("kd-temperature-schedule", c.kd_temperature_schedule),
@@ -397,6 +413,8 @@ def _validate(c: FedKDConfig) -> None:
     features_on = c.hint_weight > 0 or c.attention_weight > 0 or c.relational_weight > 0
     _check(not (features_on and c.local_dp), "local-dp", c.local_dp,
            "feature and relational knowledge (hint/attention/relational-weight > 0) are not offered under DP-SGD")
+    _check(not (c.teacher_finetune_epochs > 0 and c.teacher_dp), "teacher-finetune-epochs", c.teacher_finetune_epochs,
+           "fine-tuning on the site's shard runs without DP; it cannot combine with teacher-dp")
     _check(not (c.teacher_mode == "mutual" and c.teacher_dp), "teacher-mode", c.teacher_mode,
            "mutual training updates the teacher without DP; it cannot combine with teacher-dp")
     _check(not c.server_distillation or c.dataset in PROXY_DATASETS, "server-distillation", c.server_distillation,
@@ -460,6 +478,17 @@ def _validate(c: FedKDConfig) -> None:
                           ("secagg-clipping-range", c.secagg_clipping_range),
                           ("secagg-max-weight", c.secagg_max_weight)):
         _check(positive > 0, key, positive, "must be > 0")
+    _check(c.update_compression in COMPRESSIONS, "update-compression", c.update_compression,
+           "choose one of " + ", ".join(COMPRESSIONS))
+    _check(0 < c.compression_topk_fraction <= 1, "compression-topk-fraction", c.compression_topk_fraction,
+           "must be in (0, 1]")
+    _check(c.compression_rank >= 1, "compression-rank", c.compression_rank, "must be >= 1")
+    _check(c.update_compression == "none" or not c.secure_aggregation, "update-compression", c.update_compression,
+           "secure-aggregation sums masked, quantized weights the server cannot decode; use none")
+    _check(c.update_compression == "none" or c.client_dp not in ("client-fixed", "client-adaptive"),
+           "update-compression", c.update_compression,
+           f"client-dp={c.client_dp} clips the reply after compression would change it (the clipping bound "
+           "would no longer hold); use a server-side client-dp mode, which clips the decoded update")
     for key, device in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
         ok = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
         _check(ok, key, device, "use auto, cpu, cuda or cuda:N")

@@ -64,7 +64,8 @@ class Teacher:
     architecture : str
         Registry name.
     source : str
-        ``"trained"`` (on the site's split) or ``"checkpoint"``.
+        ``"trained"`` (on the site's split), ``"checkpoint"``, or ``"fine-tuned"`` (a checkpoint
+        fine-tuned on the site's split).
     key : str
         Cache key: identical keys mean identical teachers on identical data.
     train_logits, test_logits : torch.Tensor
@@ -132,6 +133,13 @@ def train_teacher(
         return model, (entry,) if entry[2] > 0 else ()
     distill(model, train, None, settings=settings, objective=CE_ONLY, device=device, seed=recipe.seed)
     return model, ()
+
+
+def _finetune(model: nn.Module, recipe: TeacherRecipe, site: SiteData, device: torch.device) -> None:
+    """Fine-tune ``model`` in place with CE on the teacher view of the site's train split."""
+    settings = OptimizerSettings(recipe.learning_rate, recipe.momentum, recipe.batch_size, recipe.epochs)
+    distill(model, site.train.teacher_view(), None, settings=settings, objective=CE_ONLY, device=device,
+            seed=recipe.seed)
 
 
 def _save_logits(path: Path, train: torch.Tensor, test: torch.Tensor) -> None:
@@ -210,6 +218,7 @@ def obtain_teacher(
     checkpoint: Path | None = None,
     architecture: str | None = None,
     max_checkpoint_bytes: int = DEFAULT_MAX_CHECKPOINT_BYTES,
+    finetune: TeacherRecipe | None = None,
 ) -> Teacher:
     """Load a teacher from the cache or a checkpoint, or train and cache one.
 
@@ -236,9 +245,15 @@ def obtain_teacher(
     checkpoint without those metadata takes them from the site) and hold only
     finite weights. A corrupt cache entry (teacher or logits) is removed with a
     log line and rebuilt.
+    finetune : TeacherRecipe, optional
+        Fine-tune the checkpoint on the site's train split with CE (its epochs,
+        learning rate, momentum, batch size and seed; architecture and DP fields
+        unused) at first use, and cache the result.
     """
     if (recipe is None) == (checkpoint is None):
         raise ValueError("give exactly one of a teacher recipe and a teacher checkpoint")
+    if finetune is not None and checkpoint is None:
+        raise ValueError("finetune needs a teacher checkpoint to start from")
     folder = cache_dir / "teachers"
     folder.mkdir(parents=True, exist_ok=True)
     if checkpoint is not None:
@@ -251,6 +266,16 @@ def obtain_teacher(
         key = checkpoint_key(checkpoint, site)
         source = "checkpoint"
         dp_history: tuple[tuple[float, float, int], ...] = ()
+        if finetune is not None and finetune.epochs > 0:
+            key = "tuned-" + hashlib.sha256((key + recipe_key(finetune, site)).encode()).hexdigest()[:32]
+            weights = folder / f"{key}.safetensors"
+            if weights.is_file():
+                model, name = load_model(weights)
+            else:
+                _finetune(model, finetune, site, device)
+                save_model(weights, model, architecture=name, input_shape=site.teacher_input_shape,
+                           num_classes=site.num_classes)
+            source = "fine-tuned"
     else:
         assert recipe is not None
         key = recipe_key(recipe, site)

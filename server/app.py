@@ -23,6 +23,7 @@ from fedkd.results import ResultsWriter
 from fedkd.seeding import seed_everything
 from fedkd.student import build_student
 from server.client_dp import UserPrivacy, sampled_clients, wrap_client_dp
+from server.compression_strategy import CompressionStrategy
 from server.distillation_strategy import DistillationStrategy, ServerDistiller
 from server.held_out import held_out_set
 from server.metered_grid import MeteredGrid
@@ -57,10 +58,11 @@ def results_dir(config: FedKDConfig) -> Path:
 
 def layer_strategy(strategy: Strategy, config: FedKDConfig, *, num_nodes: int,
                    distiller: ServerDistiller | None = None) -> tuple[Strategy, UserPrivacy | None]:
-    """Wrap the aggregation ``strategy`` in client-level DP (if configured), then in the round hooks.
+    """Wrap the aggregation ``strategy`` in client-level DP (if configured), the round hooks and the decoder.
 
     Flower's fixed-clipping accountant only accepts a FedAvg it wraps directly, so
-    DP goes innermost; the schedules and server distillation sit outside it.
+    DP goes innermost; the schedules and server distillation sit outside it, and
+    the decoder of compressed updates outermost, so every layer sees full weights.
 
     Returns
     -------
@@ -71,7 +73,10 @@ def layer_strategy(strategy: Strategy, config: FedKDConfig, *, num_nodes: int,
     if config.client_dp != "none":
         num_sampled = sampled_clients(num_nodes, config, strategy.min_train_nodes)  # type: ignore[attr-defined]
         strategy, user_privacy = wrap_client_dp(strategy, config, num_nodes=num_nodes, num_sampled=num_sampled)
-    return DistillationStrategy(strategy, config, distiller), user_privacy
+    layered: Strategy = DistillationStrategy(strategy, config, distiller)
+    if config.update_compression != "none":
+        layered = CompressionStrategy(layered, config)
+    return layered, user_privacy
 
 
 @app.main()

@@ -76,6 +76,18 @@ def test_fedkd_config_unknown_key_raises_naming_it_and_listing_every_allowed_key
         ({"dp-accountant": "gdp"}, ["dp-accountant='gdp'", "choose one of rdp, prv"]),
         ({"student-device": "tpu"}, ["student-device='tpu'", "use auto, cpu, cuda or cuda:N"]),
         ({"run-name": "../x"}, ["run-name='../x'", "must be a plain folder name"]),
+        ({"update-compression": "zip"}, ["update-compression='zip'", "choose one of none, fp16, int8, topk, lowrank"]),
+        ({"compression-topk-fraction": 0.0}, ["compression-topk-fraction=0.0", "must be in (0, 1]"]),
+        ({"compression-rank": 0}, ["compression-rank=0", "must be >= 1"]),
+        ({"teacher-finetune-epochs": -1}, ["teacher-finetune-epochs=-1", "must be >= 0"]),
+        ({"teacher-finetune-epochs": 2, "teacher-dp": True},
+         ["teacher-finetune-epochs=2", "cannot combine with teacher-dp"]),
+        ({"update-compression": "int8", "secure-aggregation": True},
+         ["update-compression='int8'", "secure-aggregation sums masked"]),
+        ({"update-compression": "topk", "client-dp": "client-fixed"},
+         ["update-compression='topk'", "client-dp=client-fixed clips the reply"]),
+        ({"update-compression": "fp16", "client-dp": "client-adaptive"},
+         ["update-compression='fp16'", "client-dp=client-adaptive"]),
     ],
 )
 def test_fedkd_config_bad_value_raises_config_error_naming_key_and_allowed_values(
@@ -215,3 +227,10 @@ def test_fedkd_config_snake_case_key_is_refused_suggesting_the_kebab_one() -> No
 def test_fedkd_config_evaluate_every_zero_is_refused_naming_the_key() -> None:
     with pytest.raises(ConfigError, match="evaluate-every=0 is not allowed: must be >= 1"):
         FedKDConfig.from_mapping({"evaluate-every": 0})
+
+
+@pytest.mark.parametrize("mode", ["server-fixed", "server-adaptive"])
+def test_fedkd_config_compression_with_server_side_client_dp_is_accepted(mode: str) -> None:
+    # The server decodes before it clips (server/compression_strategy.py), so the clipping bound holds.
+    config = FedKDConfig.from_mapping({"update-compression": "int8", "client-dp": mode})
+    assert (config.update_compression, config.client_dp) == ("int8", mode)

@@ -217,3 +217,36 @@ def test_obtain_teacher_checkpoint_for_the_teacher_view_fits_and_one_for_the_stu
     assert torch.allclose(teacher.train_logits, _forward(model, site.train.teacher_view()), atol=1e-6)
     with pytest.raises(CheckpointError, match=r"is for inputs \(40,\) .* this task needs inputs \(20,\)"):
         obtain_teacher(site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=student_shaped)
+
+
+def _train_cross_entropy(model: torch.nn.Module, site: SiteData) -> float:
+    logits = _forward(model, site.train)
+    return float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(site.train.y).long()))
+
+
+def test_obtain_teacher_finetuned_checkpoint_fits_the_site_better_and_is_cached(
+    small_site: SiteData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: an untrained checkpoint, fine-tuned for 10 epochs on the site's train split.
+    torch.manual_seed(3)
+    model = build_model("mlp", input_shape=(40,), num_classes=10)
+    path = tmp_path / "teacher.safetensors"
+    save_model(path, model, architecture="mlp", input_shape=(40,), num_classes=10)
+    finetune = dataclasses.replace(RECIPE, architecture="mlp", epochs=10, learning_rate=0.05)
+    plain = obtain_teacher(small_site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=path)
+    # Execute
+    tuned = obtain_teacher(small_site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=path, finetune=finetune)
+    monkeypatch.setattr(fedkd.teacher, "_finetune", lambda *args: (_ for _ in ()).throw(AssertionError("again")))
+    again = obtain_teacher(small_site, cache_dir=tmp_path / "cache", device=CPU, checkpoint=path, finetune=finetune)
+    # Assert
+    assert tuned.source == "fine-tuned" and tuned.key != plain.key
+    assert _train_cross_entropy(tuned.model, small_site) < _train_cross_entropy(plain.model, small_site) - 0.1
+    assert torch.allclose(tuned.train_logits, _forward(tuned.model, small_site.train), atol=1e-6)
+    assert again.key == tuned.key and torch.equal(again.train_logits, tuned.train_logits)
+    # The checkpoint file itself is untouched.
+    assert torch.allclose(plain.train_logits, _forward(model, small_site.train), atol=1e-6)
+
+
+def test_obtain_teacher_finetune_without_checkpoint_is_refused(small_site: SiteData, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="finetune needs a teacher checkpoint"):
+        obtain_teacher(small_site, cache_dir=tmp_path, device=CPU, recipe=RECIPE, finetune=RECIPE)

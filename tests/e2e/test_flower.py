@@ -146,3 +146,27 @@ def test_secure_aggregation_gives_the_weighted_average_of_the_sites_students(tmp
     rounds = json.loads((folder / "results.json").read_text())["rounds"]
     assert [r["kd_temperature"] for r in rounds[1:]] == [8.0, 2.0]  # the schedule reached the sites
     assert rounds[-1]["clients_trained"] == 3 and rounds[-1]["global_accuracy"] > 0.15
+
+
+def test_int8_compressed_updates_under_server_side_client_dp_shrink_the_bytes_received(tmp_path: Path) -> None:
+    # Prepare: int8 updates (about a quarter of float32 weights), decoded at the server before DP clipping.
+    from flwr.app import ArrayRecord, RecordDict
+
+    from fedkd.config import FedKDConfig
+    from fedkd.student import build_student
+    from server.metered_grid import content_bytes
+
+    overrides = {"num-server-rounds": 2, "teacher-epochs": 3, "update-compression": "int8",
+                 "client-dp": "server-fixed", "client-dp-noise-multiplier": 0.001, "client-dp-clipping-norm": 10.0,
+                 "output-dir": str(tmp_path), "run-name": "int8", "cache-dir": str(tmp_path / "cache")}
+    student = content_bytes(RecordDict({"arrays": ArrayRecord(build_student(FedKDConfig()).state_dict())}))
+
+    # Execute
+    folder = run_simulation(num_supernodes=3, run_config=overrides, echo=False, timeout=600)
+
+    # Assert: three replies a round, each well under a third of the float32 student (metrics included).
+    rounds = json.loads((folder / "results.json").read_text())["rounds"]
+    for record in rounds[1:]:
+        assert record["clients_trained"] == 3 and record["user_epsilon"] > 0
+        assert 0 < record["bytes_received"] < 0.3 * 3 * student
+    assert rounds[-1]["global_accuracy"] > 0.15
