@@ -23,6 +23,7 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from clients.local_round import BudgetSpent, current_teacher, train_round
 from clients.site import load_site
+from clients.site_policy import SITE_REFUSED, SiteRefusal, check_request
 from fedkd.config import FedKDConfig
 from fedkd.device import resolve_device
 from fedkd.distill.agreement import transfer_metrics
@@ -91,6 +92,8 @@ def train(msg: Message, context: Context) -> Message:
                               RoundValues.from_record(record))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
+    except SiteRefusal as refusal:
+        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
     content = RecordDict({"arrays": ArrayRecord(student.state_dict()), "metrics": MetricRecord(metrics)})  # type: ignore[arg-type]
     return Message(content=content, reply_to=msg)
 
@@ -108,6 +111,8 @@ def _train_legacy(msg: Message, context: Context) -> Message:
                               RoundValues.from_record(fitins.config))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
+    except SiteRefusal as refusal:
+        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
     parameters = ndarrays_to_parameters([v.detach().cpu().numpy() for v in student.state_dict().values()])
     fitres = FitRes(Status(Code.OK, ""), parameters, int(metrics["num-examples"]), metrics)  # type: ignore[arg-type]
     return Message(content=fitres_to_recorddict(fitres, keep_input=False), reply_to=msg)
@@ -123,7 +128,12 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     ``num-examples`` 0, which the server skips.
     """
     config = config_of(msg)
-    site = load_site(config, NodeConfig.from_mapping(context.node_config))
+    node = NodeConfig.from_mapping(context.node_config)
+    try:
+        check_request(config, node)
+    except SiteRefusal as refusal:
+        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
+    site = load_site(config, node)
     teacher = current_teacher(config, context, site)
     student = student_of(msg, config)
     stats = evaluate(student, site.test, device=resolve_device(config.student_device))

@@ -156,13 +156,19 @@ class FedKDConfig:
     dp_max_grad_norm: float = field(default=1.0, metadata=_doc("DP-SGD per-sample clipping norm C."))
     dp_target_epsilon: float = field(
         default=0.0,
-        metadata=_doc("Epsilon budget for the whole planned run; > 0 calibrates sigma once and stops a spent site."),
+        metadata=_doc("Epsilon budget of the site's ledger (see dp-ledger); > 0 calibrates sigma once per run so "
+                      "the composed epsilon ends at it, and stops a spent site."),
     )
     dp_delta: float = field(default=1e-5, metadata=_doc("Delta of every reported epsilon."))
     dp_accountant: str = field(default="rdp", metadata=_doc("Privacy accountant: rdp or prv."))
     dp_grad_sample_mode: str = field(
         default="hooks",
         metadata=_doc("How Opacus bounds per-sample gradients: hooks, functorch or ghost (ghost clipping)."),
+    )
+    dp_ledger: str = field(
+        default="site",
+        metadata=_doc("Whose DP history an epsilon composes: site (the site's data over all runs and restarts) or "
+                      "run (this run only, for sweeps of separate hypothetical runs; simulated nodes only)."),
     )
     teacher_dp: bool = field(
         default=False,
@@ -401,6 +407,7 @@ def _validate(c: FedKDConfig) -> None:
         _check(sigma >= 0, key, sigma, "must be >= 0")
     _check(c.dp_max_grad_norm > 0, "dp-max-grad-norm", c.dp_max_grad_norm, "must be > 0")
     _check(0 < c.dp_delta < 1, "dp-delta", c.dp_delta, "must be in (0, 1)")
+    _check(c.dp_ledger in ("site", "run"), "dp-ledger", c.dp_ledger, "choose site or run")
     _check(c.dp_accountant in ACCOUNTANTS, "dp-accountant", c.dp_accountant,
            "choose one of " + ", ".join(ACCOUNTANTS))
     _check(c.dp_grad_sample_mode in GRAD_SAMPLE_MODES, "dp-grad-sample-mode", c.dp_grad_sample_mode,
