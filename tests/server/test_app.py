@@ -234,3 +234,18 @@ def test_round_recorder_skips_sites_without_a_test_split_and_reports_retention_a
     assert record["agreement_mean"] == pytest.approx((4 * 0.5 + 1.0) / 5)
     # (0.4 student) / (0.8 teacher, example-weighted): defined although one site's teacher scored 0
     assert record["retention_mean"] == pytest.approx(0.5)
+
+
+def test_round_recorder_keys_epsilon_by_site_id_whatever_the_node_id(tmp_path: Path) -> None:
+    # The same site under two node ids (a restarted client): one key, the site's.
+    grid = _Grid()
+    recorder = RoundRecorder(ResultsWriter(tmp_path, {}), lambda arrays: EvalStats(0.5, 0.75, 10),
+                             grid, num_rounds=2)  # type: ignore[arg-type]
+    for server_round, (node, epsilon) in enumerate([(7, 1.5), (9, 2.0)], start=1):
+        recorder.aggregate_train([_reply(**{"num-examples": 10, "train-loss": 1.0, "train-ce": 1.0, "train-kd": 0.0,
+                                            "node-id": node, "site-id": 2**47 + 5, "epsilon": epsilon,
+                                            "privacy-scope": 1})], "num-examples")
+        recorder.evaluate(server_round, ArrayRecord())
+
+    rounds = json.loads((tmp_path / "results.json").read_text())["rounds"]
+    assert [r["epsilon_per_client"] for r in rounds] == [{str(2**47 + 5): 1.5}, {str(2**47 + 5): 2.0}]
