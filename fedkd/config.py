@@ -220,6 +220,11 @@ class FedKDConfig:
     run_name: str = field(
         default="", metadata=_doc("Results subfolder; empty means a timestamp.")
     )
+    resume_from: str = field(
+        default="",
+        metadata=_doc("A results folder whose checkpoint the run continues from its last complete round "
+                      "(python -m simulations.run --resume sets it); empty starts afresh."),
+    )
     data_dir: str = field(default="", metadata=_doc("Where to look for dataset files first."))
     cache_dir: str = field(
         default="", metadata=_doc("Teacher and dataset cache; empty means ~/.cache/fedkd.")
@@ -434,6 +439,10 @@ def _validate(c: FedKDConfig) -> None:
     for key, device in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
         ok = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
         _check(ok, key, device, "use auto, cpu, cuda or cuda:N")
+    _check(not (c.resume_from and c.secure_aggregation), "resume-from", c.resume_from,
+           "secure-aggregation runs on Flower's legacy workflow, which fedkd does not checkpoint")
+    _check(not (c.resume_from and (c.teacher_mode == "mutual" or c.hint_weight > 0)), "resume-from", c.resume_from,
+           "mutual teachers and hint adapters live in the sites' node memory, which a resumed run does not have")
     _check(c.output_dir != "", "output-dir", c.output_dir, "must not be empty")
     plain = "/" not in c.run_name and c.run_name not in (".", "..")
     _check(plain, "run-name", c.run_name, "must be a plain folder name")

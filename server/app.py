@@ -24,6 +24,7 @@ from server.client_dp import UserPrivacy, sampled_clients, wrap_client_dp
 from server.distillation_strategy import DistillationStrategy, ServerDistiller
 from server.metered_grid import MeteredGrid
 from server.recorder import RoundRecorder
+from server.run_state import CHECKPOINT, Checkpointer, load_run_state, run_rounds
 from server.secure_aggregation import run_secure_aggregation
 from server.server_distillation import server_distiller
 from server.strategy import build_strategy, check_strategy
@@ -76,7 +77,16 @@ def main(grid: Grid, context: Context) -> None:
         return evaluate(student, splits.test, device=device)
 
     metered = MeteredGrid(grid)
-    recorder = RoundRecorder(ResultsWriter(out, config.to_dict()), evaluate_global, metered, config.num_server_rounds)
+    # A resumed run continues in its own folder; its records and messages carry the config of the run it continues.
+    resumed = load_run_state(Path(config.resume_from) / CHECKPOINT) if config.resume_from else None
+    run_values = {**config.to_dict(), "resume-from": ""}
+    writer = ResultsWriter(out, run_values)
+    if resumed is not None:
+        resumed.check_config(run_values)
+        writer.rounds = resumed.rounds
+        log(INFO, "[fedkd] resuming after round %s of %s from %s", resumed.server_round, config.num_server_rounds,
+            config.resume_from)
+    recorder = RoundRecorder(writer, evaluate_global, metered, config.num_server_rounds)
     strategy: Strategy = build_strategy(
         config,
         train_metrics_aggr_fn=recorder.aggregate_train,
@@ -87,19 +97,19 @@ def main(grid: Grid, context: Context) -> None:
                                             distiller=distiller)
     if user_privacy is not None:
         recorder.user_privacy = user_privacy
+
+    def save_student(arrays: ArrayRecord, path: Path) -> None:
+        student.load_state_dict(arrays.to_torch_state_dict())
+        save_model(path, student, architecture=config.student, input_shape=splits.input_shape,
+                   num_classes=splits.num_classes)
+
     initial = ArrayRecord({k: v.detach().cpu() for k, v in student.state_dict().items()})
     if config.secure_aggregation:
         final = run_secure_aggregation(metered, context, config, recorder, initial)
     else:
-        final = strategy.start(
-            grid=metered,
-            initial_arrays=initial,
-            num_rounds=config.num_server_rounds,
-            train_config=ConfigRecord(config.to_dict()),
-            evaluate_config=ConfigRecord(config.to_dict()),
-            evaluate_fn=recorder.evaluate,
-        ).arrays
-    student.load_state_dict(final.to_torch_state_dict())
-    save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
-               input_shape=splits.input_shape, num_classes=splits.num_classes)
+        final = run_rounds(strategy, metered, initial, num_rounds=config.num_server_rounds,
+                           config=ConfigRecord(run_values), evaluate=recorder.evaluate,
+                           checkpointer=Checkpointer(out, save_student, lambda: writer.rounds, run_values, resumed),
+                           resumed=resumed)
+    save_student(final, out / "student.safetensors")
     log(INFO, "[fedkd] done: results in %s", out)

@@ -11,6 +11,7 @@ Command line::
     python -m simulations.run                                  # the default: 10 clients
     python -m simulations.run --experiment fashion-mnist-dirichlet.yaml
     python -m simulations.run --num-supernodes 50 --run-config "kd-alpha=0.3 num-server-rounds=20"
+    python -m simulations.run --num-supernodes 10 --resume results/20260101-120000   # after a crash
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from fedkd.config import FedKDConfig
 from fedkd.results import read_results
@@ -245,6 +248,28 @@ def run_or_reuse(
     return list(read_results(folder)["rounds"])
 
 
+def resume_config(folder: Path, app_dir: Path = APP_DIR) -> dict[str, Any]:
+    """Run-config values that continue the run in ``folder`` from its checkpoint, in the same folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` holds no ``config.yaml``.
+    ValueError
+        If the stored values do not resolve back to the stored config.
+    """
+    folder = folder.resolve()
+    stored = yaml.safe_load((folder / "config.yaml").read_text())
+    values = {**stored, "output-dir": str(folder.parent), "run-name": folder.name}
+    config = resolved_config(values, app_dir)
+    differing = sorted(k for k, v in config.to_dict().items() if stored.get(k, v) != v
+                       and k not in ("output-dir", "run-name"))
+    if differing:
+        raise ValueError(f"{folder / 'config.yaml'} does not resolve back to itself (keys {', '.join(differing)}); "
+                         "resume it with --run-config naming them")
+    return {**values, "resume-from": str(folder)}
+
+
 def _parse_run_config(text: str) -> dict[str, Any]:
     import tomllib
 
@@ -266,8 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-config", default="", help='overrides, e.g. "kd-alpha=0.3 num-server-rounds=20"')
     parser.add_argument("--client-cpus", type=float, default=None, help="CPUs Ray reserves per client")
     parser.add_argument("--client-gpus", type=float, default=None, help="GPUs per client, e.g. 0.25")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="a results folder: continue its run from its last complete round (same --num-supernodes)")
     args = parser.parse_args(argv)
     overrides = _parse_run_config(args.run_config)
+    if args.resume is not None:
+        try:
+            overrides = {**resume_config(args.resume), **overrides}
+        except (OSError, ValueError) as error:
+            print(f"fedkd: cannot resume {args.resume}: {error}", file=sys.stderr)
+            return 1
     if args.experiment:
         overrides["experiment"] = args.experiment
     if "output-dir" not in overrides:
