@@ -21,7 +21,7 @@ from clients.privacy import (
     store_ledger,
 )
 from clients.site import cache_dir, load_site, load_teacher
-from clients.site_policy import SiteRefusal, check_request, check_round
+from clients.site_policy import SiteRefusal, check_delta, check_noise, check_request
 from fedkd.config import FedKDConfig
 from fedkd.data.site import SiteData
 from fedkd.device import resolve_device
@@ -78,8 +78,9 @@ def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module,
     if config.local_dp:
         path = ledger_path(cache_dir(config, node), site, context.run_id if config.dp_ledger == "run" else None)
         ledger = load_ledger(context, path, config.dp_accountant)
+        check_delta(config, len(site.train))
         sigma = round_noise(config, ledger, teacher, site, context.run_id)
-        check_round(config, node, sigma, len(site.train))
+        check_noise(node, sigma)
         steps = steps_per_epoch(config.batch_size, len(site.train)) * config.local_epochs
         check_budget(config, node, ledger, teacher, (sigma, sample_rate(config.batch_size, len(site.train)), steps))
         stats, entry = dp_distill(

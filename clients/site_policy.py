@@ -65,19 +65,28 @@ def check_request(config: FedKDConfig, node: NodeConfig) -> None:
                           "one ledger for its data")
 
 
-def check_round(config: FedKDConfig, node: NodeConfig, noise_multiplier: float, num_examples: int) -> None:
-    """Refuse a DP-SGD round below the site's noise floor, or at a delta that protects no one.
+def check_delta(config: FedKDConfig, num_examples: int) -> None:
+    """Refuse a ``dp-delta`` that protects no one: it must be below ``1/n`` of the site's ``n`` train records
+    (a delta of ``1/n`` allows publishing one record outright). Checked before any noise is calibrated.
 
     Raises
     ------
     SiteRefusal
-        If ``noise_multiplier`` is below ``min-noise-multiplier``, or ``dp-delta`` is
-        not below ``1/n`` of the ``num_examples`` train records (a delta of ``1/n``
-        allows releasing one record outright).
+        Naming the delta and ``1/n``.
+    """
+    if not config.dp_delta < 1 / num_examples:
+        raise SiteRefusal(f"dp-delta={config.dp_delta} must be below 1/n = {1 / num_examples:.3g} for this site's "
+                          f"n={num_examples} train records")
+
+
+def check_noise(node: NodeConfig, noise_multiplier: float) -> None:
+    """Refuse a DP-SGD round whose noise multiplier (fixed or calibrated) is below the site's floor.
+
+    Raises
+    ------
+    SiteRefusal
+        Naming the round's noise multiplier and ``min-noise-multiplier``.
     """
     if noise_multiplier < node.min_noise_multiplier:
         raise SiteRefusal(f"the round's noise multiplier {noise_multiplier:.4g} is below this site's "
                           f"min-noise-multiplier={node.min_noise_multiplier}")
-    if not config.dp_delta < 1 / num_examples:
-        raise SiteRefusal(f"dp-delta={config.dp_delta} must be below 1/n = {1 / num_examples:.3g} for this site's "
-                          f"n={num_examples} train records")

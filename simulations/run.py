@@ -90,6 +90,8 @@ def private_superlink(home: Path, env: dict[str, str]) -> Iterator[None]:
          "--host", "127.0.0.1", "--port", str(port), "--database", str(home / "state.db")],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
+    # Its own process group: whoever must stop a harness that died uncleanly (SIGKILL) finds its id here.
+    (home / "superlink.pid").write_text(str(process.pid))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -260,7 +262,9 @@ def resume_config(folder: Path, app_dir: Path = APP_DIR) -> dict[str, Any]:
     """
     folder = folder.resolve()
     stored = yaml.safe_load((folder / "config.yaml").read_text())
-    values = {**stored, "output-dir": str(folder.parent), "run-name": folder.name}
+    values = dict(stored)
+    if Path(str(stored.get("output-dir", ""))).expanduser().resolve() / str(stored.get("run-name", "")) != folder:
+        values.update({"output-dir": str(folder.parent), "run-name": folder.name})
     config = resolved_config(values, app_dir)
     differing = sorted(k for k, v in config.to_dict().items() if stored.get(k, v) != v
                        and k not in ("output-dir", "run-name"))

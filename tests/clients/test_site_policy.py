@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from clients.site_policy import SiteRefusal, check_request, check_round, server_paths
+from clients.site_policy import SiteRefusal, check_delta, check_noise, check_request, server_paths
 from fedkd.config import FedKDConfig
 from fedkd.node_config import NodeConfig
 
@@ -69,21 +69,21 @@ def test_check_request_real_site_refuses_a_per_run_ledger_simulated_node_accepts
 
 
 @pytest.mark.parametrize("sigma", [0.0, 0.79])
-def test_check_round_noise_below_the_sites_floor_is_refused_naming_both(sigma: float) -> None:
+def test_check_noise_below_the_sites_floor_is_refused_naming_both(sigma: float) -> None:
     node = NodeConfig.from_mapping({**REAL, "min-noise-multiplier": 0.8})
 
     with pytest.raises(SiteRefusal, match=rf"noise multiplier {sigma:.4g} is below .*min-noise-multiplier=0.8"):
-        check_round(_config(**{"local-dp": True}), node, sigma, 1000)
-    check_round(_config(**{"local-dp": True}), node, 0.8, 1000)
+        check_noise(node, sigma)
+    check_noise(node, 0.8)
 
 
 @pytest.mark.parametrize(("delta", "n"), [(0.5, 240), (1 / 240, 240), (1e-3, 1000)])
-def test_check_round_delta_not_below_one_over_n_is_refused_naming_both(delta: float, n: int) -> None:
+def test_check_delta_not_below_one_over_n_is_refused_naming_both(delta: float, n: int) -> None:
     config = _config(**{"local-dp": True, "dp-delta": delta})
 
     with pytest.raises(SiteRefusal, match=rf"dp-delta={delta} must be below 1/n = .* n={n} "):
-        check_round(config, NodeConfig(), 1.0, n)
+        check_delta(config, n)
 
 
-def test_check_round_delta_just_below_one_over_n_is_accepted() -> None:
-    check_round(_config(**{"local-dp": True, "dp-delta": 0.99 / 240}), NodeConfig(), 1.0, 240)
+def test_check_delta_just_below_one_over_n_is_accepted() -> None:
+    check_delta(_config(**{"local-dp": True, "dp-delta": 0.99 / 240}), 240)
