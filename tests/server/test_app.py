@@ -249,3 +249,15 @@ def test_round_recorder_keys_epsilon_by_site_id_whatever_the_node_id(tmp_path: P
 
     rounds = json.loads((tmp_path / "results.json").read_text())["rounds"]
     assert [r["epsilon_per_client"] for r in rounds] == [{str(2**47 + 5): 1.5}, {str(2**47 + 5): 2.0}]
+
+
+def test_reply_digest_ignores_the_site_id_as_it_ignores_the_node_id() -> None:
+    from server.metered_grid import reply_digest
+
+    def reply(site: int, node: int) -> Message:
+        content = _content(0.5, node)
+        content["metrics"]["site-id"] = site
+        return _message(node, 0, content)
+
+    assert reply_digest(reply(2**40, 5)) == reply_digest(reply(3, 7))
+    assert reply_digest(reply(3, 7)) != reply_digest(_message(7, 0, _content(1.5, 7)))
