@@ -13,6 +13,7 @@ from flwr.app import ArrayRecord, Context
 from clients.privacy import (
     BudgetSpent,
     check_budget,
+    ledger_lock,
     ledger_path,
     load_ledger,
     privacy_metrics,
@@ -76,20 +77,21 @@ def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module,
     settings = OptimizerSettings(config.learning_rate, config.momentum, config.batch_size, config.local_epochs)
     seed = derive_seed(config.seed, "train", identity, server_round)
     if config.local_dp:
-        path = ledger_path(cache_dir(config, node), site, context.run_id if config.dp_ledger == "run" else None)
-        ledger = load_ledger(context, path, config.dp_accountant)
         check_delta(config, len(site.train))
-        sigma = round_noise(config, ledger, teacher, site, context.run_id)
-        check_noise(node, sigma)
-        steps = steps_per_epoch(config.batch_size, len(site.train)) * config.local_epochs
-        check_budget(config, node, ledger, teacher, (sigma, sample_rate(config.batch_size, len(site.train)), steps))
-        stats, entry = dp_distill(
-            student, site.train, soft, settings=settings,
-            dp=DPSettings(sigma, config.dp_max_grad_norm, config.dp_grad_sample_mode),
-            objective=objective, device=device, seed=seed, labelled=labelled,
-        )
-        ledger.record(*entry)
-        store_ledger(context, path, ledger)
+        path = ledger_path(cache_dir(config, node), site, context.run_id if config.dp_ledger == "run" else None)
+        with ledger_lock(path):
+            ledger = load_ledger(context, path, config.dp_accountant)
+            sigma = round_noise(config, ledger, teacher, site, context.run_id)
+            check_noise(node, sigma)
+            steps = steps_per_epoch(config.batch_size, len(site.train)) * config.local_epochs
+            check_budget(config, node, ledger, teacher, (sigma, sample_rate(config.batch_size, len(site.train)), steps))
+            stats, entry = dp_distill(
+                student, site.train, soft, settings=settings,
+                dp=DPSettings(sigma, config.dp_max_grad_norm, config.dp_grad_sample_mode),
+                objective=objective, device=device, seed=seed, labelled=labelled,
+            )
+            ledger.record(*entry)
+            store_ledger(context, path, ledger)
         extra |= privacy_metrics(config, ledger, teacher, privacy_scope(config, teacher, node), site)
     else:
         adapter = context.state.array_records.get(ADAPTER_KEY)

@@ -13,7 +13,10 @@ gives it.
 
 from __future__ import annotations
 
+import fcntl
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flwr.app import ConfigRecord, Context
@@ -53,6 +56,22 @@ def _read(path: Path, accountant: str) -> PrivacyLedger:
     except json.JSONDecodeError as error:
         raise ValueError(f"privacy ledger {path} is not valid JSON: {error}") from error
     return PrivacyLedger(accountant, stored.history, stored.noise_multiplier, stored.noise_run)
+
+
+@contextmanager
+def ledger_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the ledger at ``path`` for a whole round (read, train, record).
+
+    Two runs on one site's data at once then take turns, and neither loses the
+    other's round from the composed history.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def load_ledger(context: Context, path: Path, accountant: str) -> PrivacyLedger:

@@ -88,8 +88,8 @@ def _decode(entry: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]
 
 
 def _rng_state(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
-    name, keys, position, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
-    tensors["rng/numpy"] = torch.from_numpy(keys.astype(np.int64))
+    name, keys, position, has_gauss, cached = np.random.get_state(legacy=True)
+    tensors["rng/numpy"] = torch.from_numpy(np.asarray(keys).astype(np.int64))
     tensors["rng/torch"] = torch.get_rng_state()
     version, internal, gauss = random.getstate()
     return {"python": [version, list(internal), gauss], "numpy": [name, int(position), int(has_gauss), float(cached)]}

@@ -172,3 +172,25 @@ def test_site_refuses_noise_below_its_floor_and_delta_not_below_one_over_n(tmp_p
     assert delta.has_error() and delta.error.code == SITE_REFUSED
     assert "dp-delta=0.5 must be below 1/n" in delta.error.reason
     assert not list((tmp_path / "cache" / "privacy").rglob("*.json"))  # nothing was spent or recorded
+
+
+def test_ledger_lock_makes_a_second_round_on_the_same_data_wait_for_the_first(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from clients.privacy import ledger_lock
+
+    order: list[str] = []
+
+    def second() -> None:
+        with ledger_lock(tmp_path / "site.json"):
+            order.append("second")
+
+    with ledger_lock(tmp_path / "site.json"):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(0.3)
+        order.append("first")
+    waiting.join(timeout=10)
+
+    assert order == ["first", "second"]
