@@ -105,6 +105,8 @@ def test_run_killed_after_round_two_and_resumed_equals_the_uninterrupted_run_bit
     # The checkpoint follows the round's record: it is round `cut`, or `cut - 1` if the kill fell between them.
     started = re.search(r"resuming after round (\d) of 4", resumed.stdout + resumed.stderr)
     assert started is not None and int(started.group(1)) in (cut - 1, cut), tmp_path / "resume.log"
+    logged = [int(r) for r in re.findall(r"\[fedkd\] round (\d)/4:", resumed.stdout + resumed.stderr)]
+    assert logged == list(range(int(started.group(1)) + 1, 5))  # only the rounds left were run
     rounds, students = _rounds_and_students(folder)
     whole_rounds, whole_students = _rounds_and_students(whole)
     assert [r["round"] for r in rounds] == [0, 1, 2, 3, 4]
