@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,19 @@ def _rounds_and_students(folder: Path) -> tuple[list[dict[str, Any]], dict[str, 
     return [{k: v for k, v in r.items() if k != "round_seconds"} for r in rounds], students
 
 
-def test_run_killed_after_round_two_and_resumed_equals_the_uninterrupted_run_bit_for_bit(tmp_path: Path) -> None:
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short private TMPDIR: the harness's Flower home lands there, and Ray's socket paths must stay short."""
+    folder = Path(tempfile.mkdtemp(prefix="fkd", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_run_killed_after_round_two_and_resumed_equals_the_uninterrupted_run_bit_for_bit(tmp_path: Path,
+                                                                                        short_tmp: Path) -> None:
     # Prepare: start a 4-round run through the harness, in its own process group, and kill it (and its
     # SuperLink: the whole server side) with SIGKILL once round 2 is recorded.
-    # A short private TMPDIR: the harness's Flower home lands there, and Ray's socket paths must stay short.
-    tmp = Path(tempfile.mkdtemp(prefix="fkd", dir="/tmp"))
+    tmp = short_tmp
     env = {**os.environ, "TMPDIR": str(tmp)}
     killed = _overrides(tmp_path, "a")
     folder = Path(killed["output-dir"]) / "run"
@@ -92,11 +101,8 @@ def test_run_killed_after_round_two_and_resumed_equals_the_uninterrupted_run_bit
     assert 2 <= cut < 4, f"the run was not cut mid-run (last round {cut}); see {tmp_path / 'harness.log'}"
 
     # Execute: resume it, and run the same config uninterrupted.
-    try:
-        resumed = subprocess.run([*command, "--resume", str(folder)], cwd=APP_DIR, env=env, capture_output=True,
-                                 text=True, timeout=900, check=False)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    resumed = subprocess.run([*command, "--resume", str(folder)], cwd=APP_DIR, env=env, capture_output=True,
+                             text=True, timeout=900, check=False)
     whole = run_simulation(num_supernodes=2, run_config=_overrides(tmp_path, "b"), echo=False, timeout=900)
 
     # Assert: every round record (but its wall time) and both students are those of the uninterrupted run.
