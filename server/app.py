@@ -77,7 +77,8 @@ def main(grid: Grid, context: Context) -> None:
         return evaluate(student, splits.test, device=device)
 
     metered = MeteredGrid(grid)
-    # A resumed run continues in its own folder; its records and messages carry the config of the run it continues.
+    # A resumed run writes to output-dir/run-name (the harness names the checkpoint's folder); its records
+    # and messages carry the config of the run it continues, without resume-from.
     resumed = load_run_state(Path(config.resume_from) / CHECKPOINT) if config.resume_from else None
     run_values = {**config.to_dict(), "resume-from": ""}
     writer = ResultsWriter(out, run_values)
