@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import torch
 
+from server.run_state import CHECKPOINT, load_run_state
 from simulations.run import APP_DIR, run_config_string, run_simulation
 
 pytestmark = pytest.mark.e2e
@@ -91,9 +92,9 @@ def test_run_killed_after_round_two_and_resumed_equals_the_uninterrupted_run_bit
         try:
             deadline = time.monotonic() + 900
             while time.monotonic() < deadline and harness.poll() is None:
-                if (folder / "results.json").is_file():
-                    if len(json.loads((folder / "results.json").read_text())["rounds"]) >= 3:  # rounds 0, 1, 2
-                        break
+                # Round 2 is recorded in results.json, and its checkpoint (written right after) is complete.
+                if (folder / CHECKPOINT).is_file() and load_run_state(folder / CHECKPOINT).server_round >= 2:
+                    break
                 time.sleep(0.2)
         finally:
             _kill_server(harness, tmp)
@@ -108,7 +109,8 @@ def test_run_killed_after_round_two_and_resumed_equals_the_uninterrupted_run_bit
     # Assert: every round record (but its wall time) and both students are those of the uninterrupted run.
     (tmp_path / "resume.log").write_text(resumed.stdout + resumed.stderr)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    # The checkpoint follows the round's record: it is round `cut`, or `cut - 1` if the kill fell between them.
+    # The checkpoint follows the round's record: it is round `cut`, or `cut - 1` if the kill fell between the
+    # next round's record and its checkpoint (that round is then run again, identically).
     started = re.search(r"resuming after round (\d) of 4", resumed.stdout + resumed.stderr)
     assert started is not None and int(started.group(1)) in (cut - 1, cut), tmp_path / "resume.log"
     logged = [int(r) for r in re.findall(r"\[fedkd\] round (\d)/4:", resumed.stdout + resumed.stderr)]
