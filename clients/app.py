@@ -26,6 +26,7 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 from clients.compression import compressed_reply
 from clients.local_round import BudgetSpent, current_teacher, train_round
 from clients.site import load_site
+from clients.site_policy import SITE_REFUSED, SiteRefusal, check_request
 from fedkd.config import FedKDConfig
 from fedkd.device import resolve_device
 from fedkd.distill.agreement import transfer_metrics
@@ -41,8 +42,6 @@ app = ClientApp()
 BUDGET_SPENT = 4001
 # Error code of a train reply whose student came out of the round with nan or inf in it.
 NON_FINITE = 4002
-# Error code of a reply from a site that refused its inputs (data, teacher checkpoint, config, node config).
-SITE_REFUSED = 4003
 LEGACY_ARRAYS = "fitins.parameters"
 
 
@@ -126,6 +125,8 @@ def train(msg: Message, context: Context) -> Message:
         metrics = train_round(config, context, student, server_round, RoundValues.from_record(record))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
+    except SiteRefusal as refusal:
+        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
     refusal = non_finite_reply(student, metrics)
     if refusal is not None:
         return Message(error=Error(code=NON_FINITE, reason=refusal), reply_to=msg)
@@ -149,6 +150,8 @@ def _train_legacy(msg: Message, context: Context) -> Message:
                               RoundValues.from_record(fitins.config))
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
+    except SiteRefusal as refusal:
+        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
     refusal = non_finite_reply(student, metrics)
     if refusal is not None:
         return Message(error=Error(code=NON_FINITE, reason=refusal), reply_to=msg)
@@ -167,7 +170,12 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     ``num-examples`` 0, which the server skips.
     """
     config = config_of(msg)
-    site = load_site(config, NodeConfig.from_mapping(context.node_config))
+    node = NodeConfig.from_mapping(context.node_config)
+    try:
+        check_request(config, node)
+    except SiteRefusal as refusal:
+        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
+    site = load_site(config, node)
     teacher = current_teacher(config, context, site)
     student = student_of(msg, config)
     stats = evaluate(student, site.test, device=resolve_device(config.student_device))

@@ -13,6 +13,7 @@ from flwr.app import ArrayRecord, Context
 from clients.privacy import (
     BudgetSpent,
     check_budget,
+    ledger_lock,
     ledger_path,
     load_ledger,
     privacy_metrics,
@@ -21,6 +22,7 @@ from clients.privacy import (
     store_ledger,
 )
 from clients.site import cache_dir, load_site, load_teacher
+from clients.site_policy import SiteRefusal, check_delta, check_noise, check_request
 from fedkd.config import FedKDConfig
 from fedkd.data.site import SiteData
 from fedkd.device import resolve_device
@@ -42,7 +44,7 @@ MUTUAL_TEACHER_KEY = "mutual-teacher"
 
 Metrics = dict[str, int | float | list[int] | list[float]]
 
-__all__ = ["BudgetSpent", "train_round"]
+__all__ = ["BudgetSpent", "SiteRefusal", "train_round"]
 
 
 def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module, server_round: int,
@@ -53,8 +55,11 @@ def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module,
     ------
     BudgetSpent
         Under local DP with a budget, when this round would exceed it.
+    SiteRefusal
+        When the round breaks a bound of the site's node config.
     """
     node = NodeConfig.from_mapping(context.node_config)
+    check_request(config, node)
     site = load_site(config, node)
     teacher = current_teacher(config, context, site)
     device = resolve_device(config.student_device)
@@ -72,19 +77,22 @@ def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module,
     settings = OptimizerSettings(config.learning_rate, config.momentum, config.batch_size, config.local_epochs)
     seed = derive_seed(config.seed, "train", identity, server_round)
     if config.local_dp:
-        path = ledger_path(cache_dir(config, node), context.run_id, identity)
-        ledger = load_ledger(context, path, config.dp_accountant)
-        sigma = round_noise(config, ledger, teacher, site)
-        steps = steps_per_epoch(config.batch_size, len(site.train)) * config.local_epochs
-        check_budget(config, ledger, teacher, (sigma, sample_rate(config.batch_size, len(site.train)), steps))
-        stats, entry = dp_distill(
-            student, site.train, soft, settings=settings,
-            dp=DPSettings(sigma, config.dp_max_grad_norm, config.dp_grad_sample_mode),
-            objective=objective, device=device, seed=seed, labelled=labelled,
-        )
-        ledger.record(*entry)
-        store_ledger(context, path, ledger)
-        extra |= privacy_metrics(config, ledger, teacher, privacy_scope(config, teacher, node))
+        check_delta(config, len(site.train))
+        path = ledger_path(cache_dir(config, node), site, context.run_id if config.dp_ledger == "run" else None)
+        with ledger_lock(path):
+            ledger = load_ledger(context, path, config.dp_accountant)
+            sigma = round_noise(config, ledger, teacher, site, context.run_id)
+            check_noise(node, sigma)
+            steps = steps_per_epoch(config.batch_size, len(site.train)) * config.local_epochs
+            check_budget(config, node, ledger, teacher, (sigma, sample_rate(config.batch_size, len(site.train)), steps))
+            stats, entry = dp_distill(
+                student, site.train, soft, settings=settings,
+                dp=DPSettings(sigma, config.dp_max_grad_norm, config.dp_grad_sample_mode),
+                objective=objective, device=device, seed=seed, labelled=labelled,
+            )
+            ledger.record(*entry)
+            store_ledger(context, path, ledger)
+        extra |= privacy_metrics(config, ledger, teacher, privacy_scope(config, teacher, node), site)
     else:
         adapter = context.state.array_records.get(ADAPTER_KEY)
         features = feature_teacher(config, student, teacher, site,

@@ -1,14 +1,22 @@
 """A site's DP-SGD bookkeeping: where its ledger lives, its budget, and what it reports.
 
-The ledger is kept twice, in the node's Flower state (it lives as long as the
-run's node) and atomically on the node's disk (it survives a restart of the
-client process); on load the longer history wins, so epsilon never resets.
+The ledger belongs to the site's data, not to a run: it is keyed by a fingerprint
+of the train split, so epsilon composes across runs and restarts of the client
+(``dp-ledger=run`` keeps one ledger per run instead, for sweeps of separate
+hypothetical runs; only simulated nodes honour it). It is kept twice, in the
+node's Flower state (it lives as long as the run's node) and atomically on the
+node's disk; on load the longer history wins, so epsilon never resets. The site
+reports its epsilon under a stable ``site-id`` derived from the same fingerprint,
+so one site's curve continues across runs and restarts whatever node id Flower
+gives it.
 """
 
 from __future__ import annotations
 
-import hashlib
+import fcntl
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flwr.app import ConfigRecord, Context
@@ -20,25 +28,60 @@ from fedkd.privacy.ledger import PrivacyLedger, calibrate_noise, sample_rate, st
 from fedkd.teacher import Teacher
 
 STATE_KEY = "fedkd-privacy"
+# Site ids are the fingerprint's first 48 bits: exact as an integer and as a float64 metric.
+SITE_ID_BITS = 48
 
 
 class BudgetSpent(RuntimeError):
     """Training one more round would take the site past its epsilon budget."""
 
 
-def ledger_path(cache: Path, run_id: int, site: str) -> Path:
-    """The ledger file of one site in one run."""
-    digest = hashlib.sha256(site.encode()).hexdigest()[:16]
-    return cache / "privacy" / f"run-{run_id}" / f"{digest}.json"
+def site_id(site: SiteData) -> int:
+    """A stable id of the site: the first 48 bits of its train split's fingerprint."""
+    return int(site.train.fingerprint()[: SITE_ID_BITS // 4], 16)
+
+
+def ledger_path(cache: Path, site: SiteData, run_id: int | None = None) -> Path:
+    """The ledger file of the site's data; with ``run_id``, of that run only (``dp-ledger=run``)."""
+    name = f"site-{site.train.fingerprint()[:32]}.json"
+    return cache / "privacy" / (f"run-{run_id}" if run_id is not None else "sites") / name
+
+
+def _read(path: Path, accountant: str) -> PrivacyLedger:
+    """The ledger on disk, its history read under ``accountant`` (a history is the same for every accountant)."""
+    if not path.is_file():
+        return PrivacyLedger(accountant)
+    try:
+        stored = PrivacyLedger.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"privacy ledger {path} is not valid JSON: {error}") from error
+    return PrivacyLedger(accountant, stored.history, stored.noise_multiplier, stored.noise_run)
+
+
+@contextmanager
+def ledger_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the ledger at ``path`` for a whole round (read, train, record).
+
+    Two runs on one site's data at once then take turns, and neither loses the
+    other's round from the composed history.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def load_ledger(context: Context, path: Path, accountant: str) -> PrivacyLedger:
     """The site's ledger: the longer of the node state's and the disk's copies."""
-    on_disk = PrivacyLedger.load(path, accountant)
+    on_disk = _read(path, accountant)
     record = context.state.config_records.get(STATE_KEY)
     if record is None or "ledger" not in record:
         return on_disk
-    in_state = PrivacyLedger.from_dict(json.loads(str(record["ledger"])))
+    state = PrivacyLedger.from_dict(json.loads(str(record["ledger"])))
+    in_state = PrivacyLedger(accountant, state.history, state.noise_multiplier, state.noise_run)
     return in_state if in_state.steps > on_disk.steps else on_disk
 
 
@@ -59,11 +102,16 @@ def privacy_scope(config: FedKDConfig, teacher: Teacher, node: NodeConfig) -> in
     return 1
 
 
-def round_noise(config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, site: SiteData) -> float:
-    """This round's noise multiplier: fixed, or calibrated once for the planned run and kept."""
+def round_noise(config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, site: SiteData, run_id: int) -> float:
+    """This round's noise multiplier: fixed, or calibrated once per run and kept.
+
+    The calibration composes the run's planned steps after everything the data has
+    spent already (the teacher's DP training and earlier runs in the ledger), so the
+    composed epsilon the site reports ends at ``dp-target-epsilon``.
+    """
     if config.dp_target_epsilon <= 0:
         return config.dp_noise_multiplier
-    if ledger.noise_multiplier is None:
+    if ledger.noise_multiplier is None or ledger.noise_run != run_id:
         planned = config.num_server_rounds * config.local_epochs * steps_per_epoch(config.batch_size, len(site.train))
         try:
             ledger.noise_multiplier = calibrate_noise(
@@ -72,32 +120,38 @@ def round_noise(config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, si
                 sample_rate=sample_rate(config.batch_size, len(site.train)),
                 steps=planned,
                 accountant=config.dp_accountant,
-                prior=teacher.dp_history,
+                prior=(*teacher.dp_history, *ledger.history),
             )
         except ValueError as error:
             raise BudgetSpent(f"privacy budget spent before training: {error}") from error
+        ledger.noise_run = run_id
     return ledger.noise_multiplier
 
 
-def check_budget(config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, entry: tuple[float, float, int]) -> None:
-    """Raise :class:`BudgetSpent` if the planned round would exceed ``dp-target-epsilon``."""
-    if config.dp_target_epsilon <= 0:
-        return
-    after = ledger.epsilon(config.dp_delta, extra=[*teacher.dp_history, entry])
-    if after > config.dp_target_epsilon * 1.0001:
-        spent = ledger.epsilon(config.dp_delta, extra=list(teacher.dp_history))
-        raise BudgetSpent(
-            f"privacy budget spent: epsilon {spent:.4f} used of {config.dp_target_epsilon}; "
-            f"one more round would reach {after:.4f} (delta {config.dp_delta})"
-        )
+def check_budget(config: FedKDConfig, node: NodeConfig, ledger: PrivacyLedger, teacher: Teacher,
+                 entry: tuple[float, float, int]) -> None:
+    """Raise :class:`BudgetSpent` if the planned round would exceed ``dp-target-epsilon`` (the run's budget)
+    or the node's ``lifetime-epsilon`` (the site's own, which no run config can raise)."""
+    budgets = [(config.dp_target_epsilon, "dp-target-epsilon"), (node.lifetime_epsilon, "the site's lifetime-epsilon")]
+    for budget, name in budgets:
+        if budget <= 0:
+            continue
+        after = ledger.epsilon(config.dp_delta, extra=[*teacher.dp_history, entry])
+        if after > budget * 1.0001:
+            spent = ledger.epsilon(config.dp_delta, extra=list(teacher.dp_history))
+            raise BudgetSpent(
+                f"privacy budget spent: epsilon {spent:.4f} used of {budget} ({name}); "
+                f"one more round would reach {after:.4f} (delta {config.dp_delta})"
+            )
 
 
 def privacy_metrics(
-    config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, scope: int
+    config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, scope: int, site: SiteData
 ) -> dict[str, int | float | list[int] | list[float]]:
     """What a site reports each round: epsilons, scope, and the history to recompute them."""
     history = [*teacher.dp_history, *ledger.history]
     return {
+        "site-id": site_id(site),
         "epsilon": ledger.epsilon(config.dp_delta, extra=list(teacher.dp_history)),
         "student-epsilon": ledger.epsilon(config.dp_delta),
         "privacy-scope": scope,

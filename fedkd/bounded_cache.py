@@ -78,6 +78,10 @@ class BoundedCache(Generic[K, V]):
             self.bytes -= dropped
         return value
 
+    def values(self) -> list[V]:
+        """The cached values, least recently used first."""
+        return [value for value, _ in self._entries.values()]
+
     def clear(self) -> None:
         """Drop every entry."""
         self._entries.clear()

@@ -177,13 +177,19 @@ class FedKDConfig:
     dp_max_grad_norm: float = field(default=1.0, metadata=_doc("DP-SGD per-sample clipping norm C."))
     dp_target_epsilon: float = field(
         default=0.0,
-        metadata=_doc("Epsilon budget for the whole planned run; > 0 calibrates sigma once and stops a spent site."),
+        metadata=_doc("Epsilon budget of the site's ledger (see dp-ledger); > 0 calibrates sigma once per run so "
+                      "the composed epsilon ends at it, and stops a spent site."),
     )
     dp_delta: float = field(default=1e-5, metadata=_doc("Delta of every reported epsilon."))
     dp_accountant: str = field(default="rdp", metadata=_doc("Privacy accountant: rdp or prv."))
     dp_grad_sample_mode: str = field(
         default="hooks",
         metadata=_doc("How Opacus bounds per-sample gradients: hooks, functorch or ghost (ghost clipping)."),
+    )
+    dp_ledger: str = field(
+        default="site",
+        metadata=_doc("Whose DP history an epsilon composes: site (the site's data over all runs and restarts) or "
+                      "run (this run only, for sweeps of separate hypothetical runs; simulated nodes only)."),
     )
     teacher_dp: bool = field(
         default=False,
@@ -243,6 +249,11 @@ class FedKDConfig:
     )
     run_name: str = field(
         default="", metadata=_doc("Results subfolder; empty means a timestamp.")
+    )
+    resume_from: str = field(
+        default="",
+        metadata=_doc("A results folder whose checkpoint the run continues from its last complete round "
+                      "(python -m simulations.run --resume sets it); empty starts afresh."),
     )
     data_dir: str = field(default="", metadata=_doc("Where to look for dataset files first."))
     server_test_data: str = field(
@@ -455,6 +466,7 @@ def _validate(c: FedKDConfig) -> None:
         _check(sigma >= 0, key, sigma, "must be >= 0")
     _check(c.dp_max_grad_norm > 0, "dp-max-grad-norm", c.dp_max_grad_norm, "must be > 0")
     _check(0 < c.dp_delta < 1, "dp-delta", c.dp_delta, "must be in (0, 1)")
+    _check(c.dp_ledger in ("site", "run"), "dp-ledger", c.dp_ledger, "choose site or run")
     _check(c.dp_accountant in ACCOUNTANTS, "dp-accountant", c.dp_accountant,
            "choose one of " + ", ".join(ACCOUNTANTS))
     _check(c.dp_grad_sample_mode in GRAD_SAMPLE_MODES, "dp-grad-sample-mode", c.dp_grad_sample_mode,
@@ -492,6 +504,10 @@ def _validate(c: FedKDConfig) -> None:
     for key, device in (("student-device", c.student_device), ("teacher-device", c.teacher_device)):
         ok = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
         _check(ok, key, device, "use auto, cpu, cuda or cuda:N")
+    _check(not (c.resume_from and c.secure_aggregation), "resume-from", c.resume_from,
+           "secure-aggregation runs on Flower's legacy workflow, which fedkd does not checkpoint")
+    _check(not (c.resume_from and (c.teacher_mode == "mutual" or c.hint_weight > 0)), "resume-from", c.resume_from,
+           "mutual teachers and hint adapters live in the sites' node memory, which a resumed run does not have")
     _check(c.output_dir != "", "output-dir", c.output_dir, "must not be empty")
     plain = "/" not in c.run_name and c.run_name not in (".", "..")
     _check(plain, "run-name", c.run_name, "must be a plain folder name")

@@ -47,6 +47,23 @@ class NodeConfig:
         default=DEFAULT_MAX_CHECKPOINT_BYTES,
         metadata=_doc("Largest teacher checkpoint this site reads (also one the server names); refused unread."),
     )
+    require_local_dp: bool = field(
+        default=False, metadata=_doc("Refuse to train unless the run asks for local-dp (record-level DP-SGD).")
+    )
+    min_noise_multiplier: float = field(
+        default=0.0,
+        metadata=_doc("The site's noise floor: refuse a DP-SGD round whose noise multiplier is below it (0: none)."),
+    )
+    lifetime_epsilon: float = field(
+        default=0.0,
+        metadata=_doc("The epsilon budget of the site's data over all runs and restarts (0: none); a round that "
+                      "would exceed it, or train without local-dp, is refused."),
+    )
+    allow_server_paths: bool = field(
+        default=False,
+        metadata=_doc("Let the run config name paths this site uses (teacher-checkpoint, cache-dir, data-dir); "
+                      "by default a real site refuses them (simulated nodes always allow them)."),
+    )
     partition_id: int | None = field(default=None, metadata=_doc("Set by Flower in simulation: this node's shard."))
     num_partitions: int | None = field(default=None, metadata=_doc("Set by Flower in simulation: the shard count."))
 
@@ -97,7 +114,11 @@ def _coerce(key: str, value: object, default: object) -> object:
     elif isinstance(default, str):
         if isinstance(value, str):
             return value
+    elif isinstance(default, float):
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
     elif isinstance(value, int) and not isinstance(value, bool):
         return value
-    expected = "a bool" if isinstance(default, bool) else "a string" if isinstance(default, str) else "an integer"
+    expected = ("a bool" if isinstance(default, bool) else "a string" if isinstance(default, str)
+                else "a number >= 0" if isinstance(default, float) else "an integer")
     raise ConfigError(f"node-config {key}={value!r} must be {expected}")

@@ -50,9 +50,16 @@ ROUND_FIELDS = (
 
 
 def _clean(value: Any) -> Any:
-    """NaN and infinities become ``None`` so the JSON is standard, inside mappings and lists too."""
-    if isinstance(value, float) and not math.isfinite(value):
+    """Standard JSON, inside mappings and lists too: NaN becomes ``None``, an infinity the string ``"inf"``
+    (or ``"-inf"``).
+
+    An infinite epsilon (DP-SGD without noise) is a result, not a missing value: it
+    stays distinguishable from "not measured", and ``float("inf")`` reads it back.
+    """
+    if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     if isinstance(value, Mapping):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

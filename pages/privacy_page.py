@@ -60,7 +60,9 @@ def _values(dataset: str, epsilon: float | None, mode: dict[str, Any], quick: bo
         values.update({"num-server-rounds": 2, "teacher-epochs": 5})
     tag = "-".join(f"{k}={v}" for k, v in sorted(values.items()) if k not in ("cache-dir", "output-dir"))
     values["run-name"] = tag.replace("/", "_").replace(" ", "")
-    return {**HINTON_KD, **values}  # pinned after naming: the names of the measured runs stay
+    # Each cell is a separate hypothetical run: its epsilon must not compose with the other cells' on the
+    # shared cache (dp-ledger=run). Pinned after naming: the names of the measured runs stay.
+    return {**HINTON_KD, **values, "dp-ledger": "run"}
 
 
 def _cell(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -70,9 +72,10 @@ def _cell(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "privacy_scope": last.get("privacy_scope"), "error_replies": sum(r.get("error_replies", 0) for r in rounds)}
 
 
-def _fmt(value: float | None, percent: bool = False) -> str:
+def _fmt(value: float | str | None, percent: bool = False) -> str:
     if value is None:
         return "-"
+    value = float(value)  # results.json writes an infinite epsilon as "inf"
     return f"{100 * value:.1f}%" if percent else f"{value:.2f}"
 
 

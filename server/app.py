@@ -29,6 +29,7 @@ from server.held_out import held_out_set
 from server.metered_grid import MeteredGrid
 from server.recorder import RoundRecorder
 from server.reply_guard import ReplyGuard
+from server.run_state import CHECKPOINT, Checkpointer, load_run_state, run_rounds, strategy_layers
 from server.secure_aggregation import run_secure_aggregation
 from server.server_distillation import server_distiller
 from server.strategy import build_strategy, check_strategy
@@ -58,11 +59,13 @@ def results_dir(config: FedKDConfig) -> Path:
 
 def layer_strategy(strategy: Strategy, config: FedKDConfig, *, num_nodes: int,
                    distiller: ServerDistiller | None = None) -> tuple[Strategy, UserPrivacy | None]:
-    """Wrap the aggregation ``strategy`` in client-level DP (if configured), the round hooks and the decoder.
+    """Wrap the aggregation ``strategy`` in client-level DP (if configured), the round steps, the reply guard
+    and the decoder.
 
     Flower's fixed-clipping accountant only accepts a FedAvg it wraps directly, so
-    DP goes innermost; the schedules and server distillation sit outside it, and
-    the decoder of compressed updates outermost, so every layer sees full weights.
+    DP goes innermost; the schedules and server distillation sit outside it; the
+    reply guard outside those, so a bad reply reaches none of them; the decoder of
+    compressed updates outermost, so the guard and every layer see full weights.
 
     Returns
     -------
@@ -73,7 +76,7 @@ def layer_strategy(strategy: Strategy, config: FedKDConfig, *, num_nodes: int,
     if config.client_dp != "none":
         num_sampled = sampled_clients(num_nodes, config, strategy.min_train_nodes)  # type: ignore[attr-defined]
         strategy, user_privacy = wrap_client_dp(strategy, config, num_nodes=num_nodes, num_sampled=num_sampled)
-    layered: Strategy = DistillationStrategy(strategy, config, distiller)
+    layered: Strategy = ReplyGuard(DistillationStrategy(strategy, config, distiller))
     if config.update_compression != "none":
         layered = CompressionStrategy(layered, config)
     return layered, user_privacy
@@ -110,7 +113,17 @@ def run(grid: Grid, context: Context) -> None:
         return evaluate(student, held_out, device=device)
 
     metered = MeteredGrid(grid)
-    recorder = RoundRecorder(ResultsWriter(out, config.to_dict()), evaluate_global, metered, config.num_server_rounds)
+    # A resumed run writes to output-dir/run-name (the harness names the checkpoint's folder); its records
+    # and messages carry the config of the run it continues, without resume-from.
+    resumed = load_run_state(Path(config.resume_from) / CHECKPOINT) if config.resume_from else None
+    run_values = {**config.to_dict(), "resume-from": ""}
+    writer = ResultsWriter(out, run_values)
+    if resumed is not None:
+        resumed.check_config(run_values)
+        writer.rounds = resumed.rounds
+        log(INFO, "[fedkd] resuming after round %s of %s from %s", resumed.server_round, config.num_server_rounds,
+            config.resume_from)
+    recorder = RoundRecorder(writer, evaluate_global, metered, config.num_server_rounds)
     strategy: Strategy = build_strategy(
         config,
         train_metrics_aggr_fn=recorder.aggregate_train,
@@ -121,25 +134,24 @@ def run(grid: Grid, context: Context) -> None:
                                             distiller=distiller)
     if user_privacy is not None:
         recorder.user_privacy = user_privacy
-    # Outermost: bad replies never reach client DP, the distiller or the aggregation.
-    strategy = guard = ReplyGuard(strategy)
+    guard = next(layer for layer in strategy_layers(strategy) if isinstance(layer, ReplyGuard))
     recorder.failures = guard.take
-    initial = ArrayRecord({k: v.detach().cpu() for k, v in student.state_dict().items()})
+
+    def save_student(arrays: ArrayRecord, path: Path) -> None:
+        student.load_state_dict(arrays.to_torch_state_dict())
+        save_model(path, student.cpu(), architecture=config.student, input_shape=spec.input_shape,
+                   num_classes=spec.num_classes)
+
+    initial = ArrayRecord(student.state_dict())
     if config.secure_aggregation:
         final = run_secure_aggregation(metered, context, config, recorder, initial)
     else:
-        final = strategy.start(
-            grid=metered,
-            initial_arrays=initial,
-            num_rounds=config.num_server_rounds,
-            train_config=ConfigRecord(config.to_dict()),
-            evaluate_config=ConfigRecord(config.to_dict()),
-            evaluate_fn=recorder.evaluate,
-        ).arrays
+        final = run_rounds(strategy, metered, initial, num_rounds=config.num_server_rounds,
+                           config=ConfigRecord(run_values), evaluate=recorder.evaluate,
+                           checkpointer=Checkpointer(out, save_student, lambda: writer.rounds, run_values, resumed),
+                           resumed=resumed)
     if not len(final):  # no round adopted an aggregate (every reply failed or was left out): the initial student
         final = initial
-    recorder.writer.flush()
-    student.load_state_dict(final.to_torch_state_dict())
-    save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
-               input_shape=spec.input_shape, num_classes=spec.num_classes)
+    writer.flush()
+    save_student(final, out / "student.safetensors")
     log(INFO, "[fedkd] done: results in %s", out)

@@ -36,8 +36,9 @@ def content_bytes(content: RecordDict) -> int:
     return total
 
 
-# Reply keys that name the sender: simulated node ids are drawn at random each run.
-SENDER_KEYS = frozenset({"node-id"})
+# Reply keys that name the sender: simulated node ids are drawn at random each run; a site id
+# (from the site's data) is stable, but ordering by it would still order replies by sender.
+SENDER_KEYS = frozenset({"node-id", "site-id"})
 
 
 def reply_digest(message: Message) -> bytes:

@@ -54,11 +54,13 @@ def _record(values: dict[str, float | None]) -> MetricRecord:
 
 
 def privacy_summary(rows: list[MetricRecord]) -> dict[str, Any]:
-    """Per-client and max epsilon of a round, and what the figures cover."""
+    """Per-site and max epsilon of a round, and what the figures cover."""
     private = [r for r in rows if "epsilon" in r]
     if not private:
         return {}
-    per_client = {str(int(r.get("node-id", i))): float(r["epsilon"]) for i, r in enumerate(private)}  # type: ignore[arg-type]
+    # Keyed by the site's stable id (from its data), so one site's curve continues across runs and restarts.
+    per_client = {str(int(r.get("site-id", r.get("node-id", i)))): float(r["epsilon"])  # type: ignore[arg-type]
+                  for i, r in enumerate(private)}
     scopes = sorted({int(r["privacy-scope"]) for r in private})  # type: ignore[call-overload]
     return {
         "epsilon_max": max(per_client.values()),

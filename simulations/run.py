@@ -18,6 +18,7 @@ Command line::
     python -m simulations.run --experiment fashion-mnist-dirichlet.yaml --run-name fmnist-1
     python -m simulations.run --num-supernodes 50 --run-config "kd-alpha=0.3 num-server-rounds=20"
     python -m simulations.run --list-keys                      # every config key, its default and meaning
+    python -m simulations.run --num-supernodes 10 --resume results/20260101-120000   # after a crash
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from fedkd.config import FedKDConfig
 from fedkd.device import visible_gpus
@@ -98,6 +101,8 @@ def private_superlink(home: Path, env: dict[str, str]) -> Iterator[None]:
          "--host", "127.0.0.1", "--port", str(port), "--database", str(home / "state.db")],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
+    # Its own process group: whoever must stop a harness that died uncleanly (SIGKILL) finds its id here.
+    (home / "superlink.pid").write_text(str(process.pid))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -277,6 +282,30 @@ def run_or_reuse(
     return list(read_results(folder)["rounds"])
 
 
+def resume_config(folder: Path, app_dir: Path = APP_DIR) -> dict[str, Any]:
+    """Run-config values that continue the run in ``folder`` from its checkpoint, in the same folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` holds no ``config.yaml``.
+    ValueError
+        If the stored values do not resolve back to the stored config.
+    """
+    folder = folder.resolve()
+    stored = yaml.safe_load((folder / "config.yaml").read_text())
+    values = dict(stored)
+    if Path(str(stored.get("output-dir", ""))).expanduser().resolve() / str(stored.get("run-name", "")) != folder:
+        values.update({"output-dir": str(folder.parent), "run-name": folder.name})
+    config = resolved_config(values, app_dir)
+    differing = sorted(k for k, v in config.to_dict().items() if stored.get(k, v) != v
+                       and k not in ("output-dir", "run-name"))
+    if differing:
+        raise ValueError(f"{folder / 'config.yaml'} does not resolve back to itself (keys {', '.join(differing)}); "
+                         "resume it with --run-config naming them")
+    return {**values, "resume-from": str(folder)}
+
+
 def list_keys() -> str:
     """Every config key with its default and help, one per line."""
     import dataclasses
@@ -302,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train or load every site's teacher before round 1, in parallel (default on)")
     parser.add_argument("--verbose", action="store_true", help="show all of Flower's output")
     parser.add_argument("--list-keys", action="store_true", help="print every config key and its default, then exit")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="a results folder: continue its run from its last complete round (same --num-supernodes)")
     return parser
 
 
@@ -312,9 +343,17 @@ def main(argv: list[str] | None = None) -> int:
         print(list_keys())
         return 0
     try:
-        plan = plan_run(typed=parse_run_config(args.run_config), experiment=args.experiment, app_dir=APP_DIR,
-                        num_supernodes=args.num_supernodes, client_cpus=args.client_cpus,
-                        client_gpus=args.client_gpus, run_name=args.run_name)
+        typed = parse_run_config(args.run_config)
+        experiment, run_name = args.experiment, args.run_name
+        if args.resume is not None:
+            try:
+                typed = {**resume_config(args.resume), **typed}
+            except (OSError, ValueError) as error:
+                raise PreflightError(f"cannot resume {args.resume}: {error}") from error
+            experiment = experiment or str(typed.pop("experiment", ""))
+            run_name = run_name or str(typed.pop("run-name", ""))
+        plan = plan_run(typed=typed, experiment=experiment, app_dir=APP_DIR, num_supernodes=args.num_supernodes,
+                        client_cpus=args.client_cpus, client_gpus=args.client_gpus, run_name=run_name)
     except PreflightError as error:
         print(f"fedkd: error: {error}", file=sys.stderr)
         return 2

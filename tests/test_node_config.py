@@ -32,3 +32,14 @@ def test_node_config_unknown_key_is_refused_listing_the_known_ones() -> None:
 def test_node_config_value_of_the_wrong_type_is_refused_naming_it(key: str, value: object) -> None:
     with pytest.raises(ConfigError, match=key):
         NodeConfig.from_mapping({key: value})
+
+
+def test_node_config_site_floors_parse_numbers_as_floats_and_refuse_negative_ones() -> None:
+    node = NodeConfig.from_mapping({"data-dir": "/srv", "require-local-dp": True, "min-noise-multiplier": 1,
+                                    "lifetime-epsilon": 8.5, "allow-server-paths": True})
+
+    assert (node.require_local_dp, node.min_noise_multiplier, node.lifetime_epsilon, node.allow_server_paths) == (
+        True, 1.0, 8.5, True)
+    assert isinstance(node.min_noise_multiplier, float)
+    with pytest.raises(ConfigError, match=r"lifetime-epsilon=-1.0 must be a number >= 0"):
+        NodeConfig.from_mapping({"lifetime-epsilon": -1.0})

@@ -40,7 +40,7 @@ def test_results_writer_json_holds_the_config_and_both_rounds(written: Path) -> 
     assert document["config"] == CONFIG
     assert document["rounds"] == [
         FIRST,
-        {"round": 1, "global_accuracy": 0.4, "global_loss": None, "client_accuracy_mean": None, "epsilon_max": 1.5},
+        {"round": 1, "global_accuracy": 0.4, "global_loss": None, "client_accuracy_mean": "inf", "epsilon_max": 1.5},
     ]
     assert read_results(written) == document == read_results(written / "results.json")
 
@@ -63,7 +63,7 @@ def test_results_writer_csv_has_header_and_one_row_per_round_standard_columns_fi
     assert rows[0]["round"] == "0" and rows[0]["global_accuracy"] == "0.1" and rows[0]["global_loss"] == "2.3"
     assert rows[0]["epsilon_max"] == "" and rows[0]["train_loss"] == ""
     assert rows[1]["round"] == "1" and rows[1]["global_accuracy"] == "0.4"
-    assert rows[1]["global_loss"] == "" and rows[1]["client_accuracy_mean"] == ""  # NaN and inf: empty
+    assert rows[1]["global_loss"] == "" and rows[1]["client_accuracy_mean"] == "inf"  # NaN: empty; inf: "inf"
     assert rows[1]["epsilon_max"] == "1.5"
 
 
@@ -100,18 +100,19 @@ def test_read_results_file_that_is_not_a_results_file_raises_value_error(tmp_pat
         read_results(tmp_path)
 
 
-def test_results_writer_nested_nan_and_infinity_become_null(tmp_path: Path) -> None:
+def test_results_writer_nested_nan_becomes_null_and_infinity_the_string_inf(tmp_path: Path) -> None:
     # A site without noise reports an infinite epsilon, which lands inside the per-client mapping.
     writer = ResultsWriter(tmp_path, CONFIG)
 
-    writer.append({"round": 1, "epsilon_per_client": {"1": math.inf, "2": 0.5}, "values": [math.nan, 1.0]})
+    writer.append({"round": 1, "epsilon_per_client": {"1": math.inf, "2": 0.5}, "values": [math.nan, 1.0, -math.inf]})
 
     def refuse(constant: str) -> None:
         raise AssertionError(f"non-standard JSON constant {constant}")
 
     document = json.loads((tmp_path / "results.json").read_text(), parse_constant=refuse)
-    assert document["rounds"][0]["epsilon_per_client"] == {"1": None, "2": 0.5}
-    assert document["rounds"][0]["values"] == [None, 1.0]
+    assert document["rounds"][0]["epsilon_per_client"] == {"1": "inf", "2": 0.5}
+    assert document["rounds"][0]["values"] == [None, 1.0, "-inf"]
+    assert float(document["rounds"][0]["epsilon_per_client"]["1"]) == math.inf
 
 
 def test_accuracy_plot_is_a_png_drawn_without_pyplot(tmp_path: Path) -> None:

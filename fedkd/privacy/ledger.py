@@ -46,11 +46,15 @@ class PrivacyLedger:
         ``(noise_multiplier, sample_rate, steps)`` entries, in order.
     noise_multiplier : float or None
         A noise level calibrated once for the whole run (target-epsilon mode).
+    noise_run : int or None
+        The run ``noise_multiplier`` was calibrated for: a ledger that outlives runs
+        calibrates afresh for each.
     """
 
     accountant: str = "rdp"
     history: list[tuple[float, float, int]] = field(default_factory=list)
     noise_multiplier: float | None = None
+    noise_run: int | None = None
 
     def __post_init__(self) -> None:
         _accountant(self.accountant)
@@ -81,17 +85,18 @@ class PrivacyLedger:
         return float(accountant.get_epsilon(delta=delta))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data: ``{"accountant", "history", "noise_multiplier"}``."""
+        """Plain data: ``{"accountant", "history", "noise_multiplier", "noise_run"}``."""
         return {"accountant": self.accountant, "history": [list(h) for h in self.history],
-                "noise_multiplier": self.noise_multiplier}
+                "noise_multiplier": self.noise_multiplier, "noise_run": self.noise_run}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PrivacyLedger:
         """Rebuild a ledger from :meth:`to_dict` output, validating it."""
         try:
             history = [(float(s), float(q), int(n)) for s, q, n in state["history"]]
-            sigma = state.get("noise_multiplier")
-            return cls(str(state["accountant"]), history, None if sigma is None else float(sigma))
+            sigma, run = state.get("noise_multiplier"), state.get("noise_run")
+            return cls(str(state["accountant"]), history, None if sigma is None else float(sigma),
+                       None if run is None else int(run))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"not a privacy ledger: {state!r} ({error})") from error
 

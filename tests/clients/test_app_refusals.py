@@ -92,10 +92,10 @@ def test_client_site_data_with_one_nan_replies_an_error_naming_it_not_a_tracebac
     x[17, 3] = np.nan
     np.savez(tmp_path / "train.npz", x=x, y=np.arange(480) % 10)
     np.savez(tmp_path / "test.npz", x=x[:10] * 0, y=np.arange(10))
-    config = FedKDConfig.from_mapping({"cache-dir": str(tmp_path / "cache")})
+    config = FedKDConfig()
 
-    # Execute
-    reply = _ask(config, kind, build_student(config), {"data-dir": str(tmp_path)})
+    # Execute: the site names its own cache (a real site refuses one the server names).
+    reply = _ask(config, kind, build_student(config), {"data-dir": str(tmp_path), "cache-dir": str(tmp_path / "cache")})
 
     # Assert
     assert reply.has_error() and reply.error.code == SITE_REFUSED

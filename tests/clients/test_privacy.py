@@ -12,6 +12,8 @@ from flwr.supercore.task_identity import TaskIdentity
 
 import clients.site
 from clients.app import BUDGET_SPENT, app
+from clients.privacy import site_id
+from clients.site_policy import SITE_REFUSED
 from fedkd.config import FedKDConfig
 from fedkd.distill.schedules import round_values
 from fedkd.privacy.ledger import PrivacyLedger
@@ -44,8 +46,14 @@ def _message(config: FedKDConfig, server_round: int, kind: str = "train") -> Mes
     return Message(content=RecordDict({"arrays": arrays, "config": record}), dst_node_id=1, message_type=kind)
 
 
-def _context() -> Context:
-    return Context(run_id=7, node_id=1, node_config=dict(NODE), state=RecordDict(), run_config={})
+def _context(run_id: int = 7, **node: Any) -> Context:
+    return Context(run_id=run_id, node_id=1, node_config={**NODE, **node}, state=RecordDict(), run_config={})
+
+
+def _restart() -> None:
+    """A new client process: no memory, no node state; only the disk remains."""
+    clients.site._sites.clear()
+    clients.site._teachers.clear()
 
 
 def _epsilon(reply: Message) -> float:
@@ -110,3 +118,79 @@ def test_non_private_teacher_is_reported_as_not_covered(tmp_path: Path) -> None:
 
     assert reply.content.metric_records["metrics"]["privacy-scope"] == 1
     assert reply.content.metric_records["metrics"]["dp-history-teacher-entries"] == 0
+
+
+def test_new_run_on_the_same_data_continues_the_epsilon_under_one_site_id(tmp_path: Path) -> None:
+    config = _config(tmp_path, **{"dp-noise-multiplier": 1.2})
+    run_a = [app(_message(config, r), _context(run_id=7)) for r in (1, 2)]
+    _restart()
+
+    run_b = app(_message(config, 1), _context(run_id=8))
+
+    ledger = PrivacyLedger("rdp")
+    for _ in range(3):
+        ledger.record(*_history(run_a[0])[0])
+    assert _epsilon(run_b) > _epsilon(run_a[-1]) > _epsilon(run_a[0])
+    assert _epsilon(run_b) == pytest.approx(ledger.epsilon(1e-5), rel=1e-9)
+    ids = {int(r.content.metric_records["metrics"]["site-id"]) for r in [*run_a, run_b]}  # type: ignore[call-overload]
+    assert ids == {site_id(next(iter(clients.site._sites.values())))}
+    assert len(list((tmp_path / "cache" / "privacy" / "sites").glob("*.json"))) == 1
+
+
+def test_per_run_ledger_starts_each_simulated_run_from_zero(tmp_path: Path) -> None:
+    config = _config(tmp_path, **{"dp-noise-multiplier": 1.2, "dp-ledger": "run"})
+    first = app(_message(config, 1), _context(run_id=7))
+
+    second = app(_message(config, 1), _context(run_id=8))
+
+    assert _epsilon(second) == _epsilon(first) > 0
+
+
+def test_site_lifetime_budget_spent_refuses_training_in_a_later_run(tmp_path: Path) -> None:
+    config = _config(tmp_path, **{"dp-noise-multiplier": 1.2})
+    first = _epsilon(app(_message(config, 1), _context(run_id=7)))
+    node = {"lifetime-epsilon": first}  # spent by the first round
+
+    later = app(_message(config, 1), _context(run_id=8, **node))
+    roomy = app(_message(config, 1), _context(run_id=9, **{"lifetime-epsilon": 10 * first}))
+
+    assert later.has_error() and later.error.code == BUDGET_SPENT
+    assert f"epsilon {first:.4f} used of {first} (the site's lifetime-epsilon)" in later.error.reason
+    assert not app(_message(config, 1, "evaluate"), _context(run_id=8, **node)).has_error()
+    assert _epsilon(roomy) > first  # the refused round spent nothing: this is the data's second round
+
+
+def test_site_refuses_noise_below_its_floor_and_delta_not_below_one_over_n(tmp_path: Path) -> None:
+    low_noise = _config(tmp_path, **{"dp-noise-multiplier": 0.0})
+    wide_delta = _config(tmp_path, **{"dp-delta": 0.5})
+
+    floor = app(_message(low_noise, 1), _context(**{"min-noise-multiplier": 0.5}))
+    delta = app(_message(wide_delta, 1), _context())
+
+    assert floor.has_error() and floor.error.code == SITE_REFUSED
+    assert "noise multiplier 0 is below this site's min-noise-multiplier=0.5" in floor.error.reason
+    assert delta.has_error() and delta.error.code == SITE_REFUSED
+    assert "dp-delta=0.5 must be below 1/n" in delta.error.reason
+    assert not list((tmp_path / "cache" / "privacy").rglob("*.json"))  # nothing was spent or recorded
+
+
+def test_ledger_lock_makes_a_second_round_on_the_same_data_wait_for_the_first(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from clients.privacy import ledger_lock
+
+    order: list[str] = []
+
+    def second() -> None:
+        with ledger_lock(tmp_path / "site.json"):
+            order.append("second")
+
+    with ledger_lock(tmp_path / "site.json"):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(0.3)
+        order.append("first")
+    waiting.join(timeout=10)
+
+    assert order == ["first", "second"]

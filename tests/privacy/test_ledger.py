@@ -71,3 +71,16 @@ def test_calibration_refuses_when_prior_history_already_spends_the_target() -> N
     with pytest.raises(ValueError, match="already spends"):
         calibrate_noise(target_epsilon=0.5, delta=1e-5, sample_rate=0.5, steps=10, accountant="rdp",
                         prior=((0.5, 0.5, 100),))
+
+
+def test_ledger_noise_run_round_trips_and_a_file_without_it_loads(tmp_path: Path) -> None:
+    ledger = PrivacyLedger("rdp", noise_multiplier=1.3, noise_run=12)
+    ledger.record(1.3, 0.1, 40)
+    ledger.save(tmp_path / "ledger.json")
+    (tmp_path / "old.json").write_text('{"accountant": "rdp", "history": [[1.3, 0.1, 40]], "noise_multiplier": 1.3}')
+
+    restored = PrivacyLedger.load(tmp_path / "ledger.json", "rdp")
+    old = PrivacyLedger.load(tmp_path / "old.json", "rdp")
+
+    assert restored == ledger and restored.noise_run == 12
+    assert old.noise_run is None and old.history == ledger.history

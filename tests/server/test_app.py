@@ -188,6 +188,7 @@ def test_metered_grid_orders_replies_by_content_whatever_the_node_ids_so_aggrega
 def test_layered_strategy_puts_client_dp_directly_around_fedavg_under_the_distillation_strategy(mode: str) -> None:
     from server.app import layer_strategy
     from server.distillation_strategy import DistillationStrategy
+    from server.reply_guard import ReplyGuard
 
     config = FedKDConfig.from_mapping({"client-dp": mode, "client-dp-noise-multiplier": 1.0,
                                        "kd-temperature-schedule": "linear", "kd-temperature-final": 2.0})
@@ -195,20 +196,23 @@ def test_layered_strategy_puts_client_dp_directly_around_fedavg_under_the_distil
 
     layered, user_privacy = layer_strategy(base, config, num_nodes=10)
 
-    assert isinstance(layered, DistillationStrategy)
-    assert layered.inner.strategy is base  # Flower's DP wrappers keep the strategy they wrap as .strategy
+    assert isinstance(layered, ReplyGuard) and isinstance(layered.inner, DistillationStrategy)
+    assert layered.inner.inner.strategy is base  # Flower's DP wrappers keep the strategy they wrap as .strategy
     assert user_privacy is not None and user_privacy() is None  # nothing released yet (adaptive: never accounted)
 
 
-def test_layered_strategy_without_client_dp_only_adds_the_distillation_strategy() -> None:
+def test_layered_strategy_without_client_dp_adds_the_distillation_strategy_under_the_reply_guard() -> None:
     from server.app import layer_strategy
+    from server.distillation_strategy import DistillationStrategy
+    from server.reply_guard import ReplyGuard
 
     config = FedKDConfig.from_mapping({})
     base = build_strategy(config, train_metrics_aggr_fn=len, evaluate_metrics_aggr_fn=len)  # type: ignore[arg-type]
 
     layered, user_privacy = layer_strategy(base, config, num_nodes=3)
 
-    assert layered.inner is base and user_privacy is None  # type: ignore[attr-defined]
+    assert isinstance(layered, ReplyGuard) and isinstance(layered.inner, DistillationStrategy)
+    assert layered.inner.inner is base and user_privacy is None
 
 
 def test_round_recorder_skips_sites_without_a_test_split_and_reports_retention_as_a_ratio(tmp_path: Path) -> None:
@@ -235,3 +239,30 @@ def test_round_recorder_skips_sites_without_a_test_split_and_reports_retention_a
     assert record["agreement_mean"] == pytest.approx((4 * 0.5 + 1.0) / 5)
     # (0.4 student) / (0.8 teacher, example-weighted): defined although one site's teacher scored 0
     assert record["retention_mean"] == pytest.approx(0.5)
+
+
+def test_round_recorder_keys_epsilon_by_site_id_whatever_the_node_id(tmp_path: Path) -> None:
+    # The same site under two node ids (a restarted client): one key, the site's.
+    grid = _Grid()
+    recorder = RoundRecorder(ResultsWriter(tmp_path, {}), lambda arrays: EvalStats(0.5, 0.75, 10),
+                             grid, num_rounds=2)  # type: ignore[arg-type]
+    for server_round, (node, epsilon) in enumerate([(7, 1.5), (9, 2.0)], start=1):
+        recorder.aggregate_train([_reply(**{"num-examples": 10, "train-loss": 1.0, "train-ce": 1.0, "train-kd": 0.0,
+                                            "node-id": node, "site-id": 2**47 + 5, "epsilon": epsilon,
+                                            "privacy-scope": 1})], "num-examples")
+        recorder.evaluate(server_round, ArrayRecord())
+
+    rounds = json.loads((tmp_path / "results.json").read_text())["rounds"]
+    assert [r["epsilon_per_client"] for r in rounds] == [{str(2**47 + 5): 1.5}, {str(2**47 + 5): 2.0}]
+
+
+def test_reply_digest_ignores_the_site_id_as_it_ignores_the_node_id() -> None:
+    from server.metered_grid import reply_digest
+
+    def reply(site: int, node: int) -> Message:
+        content = _content(0.5, node)
+        content["metrics"]["site-id"] = site
+        return _message(node, 0, content)
+
+    assert reply_digest(reply(2**40, 5)) == reply_digest(reply(3, 7))
+    assert reply_digest(reply(3, 7)) != reply_digest(_message(7, 0, _content(1.5, 7)))

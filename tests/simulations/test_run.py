@@ -1,4 +1,4 @@
-"""The harness reuses a finished run only for the identical config."""
+"""The harness reuses a finished run only for the identical config, and resumes a stopped one from its folder."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fedkd.config import FedKDConfig
-from simulations.run import finished_run, same_config
+from simulations.run import finished_run, resolved_config, resume_config, same_config
 
 
 def test_same_config_counts_keys_a_run_predates_at_their_defaults() -> None:
@@ -41,3 +42,36 @@ def test_main_more_cpus_per_client_than_the_machine_has_exits_2_naming_the_flag(
 
     assert main(["--client-cpus", "100000", "--no-prepare-teachers"]) == 2
     assert "--client-cpus=100000 must be in [1," in capsys.readouterr().err
+
+
+def _stored(folder: Path, values: dict[str, object]) -> None:
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+
+
+def test_resume_config_continues_the_folder_with_its_stored_config(tmp_path: Path) -> None:
+    config = resolved_config({"experiment": "mnist1d-iid.yaml", "kd-alpha": 0.3, "output-dir": str(tmp_path),
+                              "run-name": "r"})
+    _stored(tmp_path / "r", config.to_dict())
+
+    values = resume_config(tmp_path / "r")
+
+    assert values["resume-from"] == str((tmp_path / "r").resolve())
+    assert resolved_config(values).to_dict() == {**config.to_dict(), "resume-from": values["resume-from"]}
+
+
+def test_resume_config_of_a_moved_folder_writes_to_where_it_now_is(tmp_path: Path) -> None:
+    _stored(tmp_path / "moved", {**FedKDConfig().to_dict(), "output-dir": "/gone", "run-name": "r"})
+
+    values = resume_config(tmp_path / "moved")
+
+    assert (values["output-dir"], values["run-name"]) == (str(tmp_path.resolve()), "moved")
+
+
+def test_resume_config_that_does_not_resolve_back_to_itself_is_refused_naming_the_key(tmp_path: Path) -> None:
+    # The experiment file says iid; a stored default (dirichlet) cannot override it back through a run config.
+    _stored(tmp_path / "r", {**FedKDConfig().to_dict(), "experiment": "mnist1d-iid.yaml", "dataset": "mnist1d",
+                             "output-dir": str(tmp_path), "run-name": "r"})
+
+    with pytest.raises(ValueError, match="keys partitioner"):
+        resume_config(tmp_path / "r")
