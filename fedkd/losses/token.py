@@ -58,6 +58,17 @@ def _next_token_ce(student_logits: torch.Tensor, input_ids: torch.Tensor) -> tor
     )
 
 
+def next_token_loss(
+    student_logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Next-token cross-entropy, the mean over each sequence's counted positions (:func:`token_kd_loss` at
+    ``alpha = 1``, without a teacher)."""
+    _check_shapes(student_logits, input_ids, attention_mask)
+    ce = _next_token_ce(student_logits, input_ids)
+    return reduce_loss(per_sequence_mean(ce, next_token_mask(attention_mask)), reduction)
+
+
 def _combine(
     ce: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, alpha: float, temperature: float, reduction: Reduction
 ) -> torch.Tensor:
