@@ -21,6 +21,7 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFI
 from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddict_to_fitins
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
+from clients.lm_round import lm_evaluate, lm_train
 from clients.local_round import BudgetSpent, current_teacher, train_round
 from clients.site import load_site
 from fedkd.config import FedKDConfig
@@ -84,8 +85,12 @@ def train(msg: Message, context: Context) -> Message:
     if LEGACY_ARRAYS in msg.content.array_records:
         return _train_legacy(msg, context)
     config = config_of(msg)
-    student = student_of(msg, config)
     record = msg.content.config_records["config"]
+    if config.task == "causal-lm":
+        values = RoundValues.from_record(record)
+        return lm_train(msg, context, config, int(record.get("server-round", 0)), values.kd_alpha,
+                        values.kd_temperature)
+    student = student_of(msg, config)
     try:
         metrics = train_round(config, context, student, int(record.get("server-round", 0)),
                               RoundValues.from_record(record))
@@ -123,6 +128,8 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     ``num-examples`` 0, which the server skips.
     """
     config = config_of(msg)
+    if config.task == "causal-lm":
+        return lm_evaluate(msg, context, config)
     site = load_site(config, NodeConfig.from_mapping(context.node_config))
     teacher = current_teacher(config, context, site)
     student = student_of(msg, config)

@@ -22,6 +22,7 @@ from fedkd.seeding import seed_everything
 from fedkd.student import build_student
 from server.client_dp import UserPrivacy, sampled_clients, wrap_client_dp
 from server.distillation_strategy import DistillationStrategy, ServerDistiller
+from server.lm_task import global_lm
 from server.metered_grid import MeteredGrid
 from server.recorder import RoundRecorder
 from server.secure_aggregation import run_secure_aggregation
@@ -65,10 +66,13 @@ def main(grid: Grid, context: Context) -> None:
     check_strategy(config)
     seed_everything(config.seed)
     cache = resolve_cache_dir(config.cache_dir)
+    out = results_dir(config)
+    if config.task == "causal-lm":
+        run_causal_lm(grid, config, cache, out)
+        return
     splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None, cache_dir=cache)
     student = build_student(config)
     device = resolve_device(config.student_device)
-    out = results_dir(config)
     log(INFO, "[fedkd] %s on %s (%s), results in %s", config.student, config.dataset, config.partitioner, out)
 
     def evaluate_global(arrays: ArrayRecord) -> EvalStats:
@@ -102,4 +106,22 @@ def main(grid: Grid, context: Context) -> None:
     student.load_state_dict(final.to_torch_state_dict())
     save_model(out / "student.safetensors", student.cpu(), architecture=config.student,
                input_shape=splits.input_shape, num_classes=splits.num_classes)
+    log(INFO, "[fedkd] done: results in %s", out)
+
+
+def run_causal_lm(grid: Grid, config: FedKDConfig, cache: Path, out: Path) -> None:
+    """The causal-LM task: only LoRA adapters travel; held-out perplexity is recorded every round."""
+    lm = global_lm(config, cache)
+    log(INFO, "[fedkd] causal-lm: LoRA student (rank %s, %s layers kept) on bbc-news topics, results in %s",
+        config.lora_rank, config.student_layers or "all", out)
+    metered = MeteredGrid(grid)
+    recorder = RoundRecorder(ResultsWriter(out, config.to_dict()), lm.evaluate, metered, config.num_server_rounds,
+                             language_model=True)
+    strategy: Strategy = build_strategy(config, train_metrics_aggr_fn=recorder.aggregate_train,
+                                        evaluate_metrics_aggr_fn=recorder.aggregate_evaluate)
+    strategy, _ = layer_strategy(strategy, config, num_nodes=len(list(grid.get_node_ids())))
+    final = strategy.start(grid=metered, initial_arrays=lm.initial, num_rounds=config.num_server_rounds,
+                           train_config=ConfigRecord(config.to_dict()), evaluate_config=ConfigRecord(config.to_dict()),
+                           evaluate_fn=recorder.evaluate).arrays
+    lm.save(out / "student-adapters.safetensors", final)
     log(INFO, "[fedkd] done: results in %s", out)

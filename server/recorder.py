@@ -9,6 +9,7 @@ round's record, prints it, and rewrites the results files.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from logging import INFO
@@ -80,10 +81,14 @@ class RoundRecorder:
         Supplies byte counts.
     num_rounds : int
         For progress lines.
+    language_model : bool
+        The causal-LM task: also record ``global_perplexity``, the exp of the token-mean loss.
     """
 
-    def __init__(self, writer: ResultsWriter, evaluate_global: GlobalEvaluator, grid: MeteredGrid, num_rounds: int):
+    def __init__(self, writer: ResultsWriter, evaluate_global: GlobalEvaluator, grid: MeteredGrid, num_rounds: int,
+                 *, language_model: bool = False):
         self.writer = writer
+        self.language_model = language_model
         self.evaluate_global = evaluate_global
         self.grid = grid
         self.num_rounds = num_rounds
@@ -156,6 +161,8 @@ class RoundRecorder:
             "round_seconds": now - self._clock,
             "error_replies": errors - self._errors,
         }
+        if self.language_model:  # loss is the token-mean cross-entropy, accuracy the next-token accuracy
+            record["global_perplexity"] = math.exp(min(stats.loss, 700.0))
         user = self.user_privacy()
         if user is not None:
             record["user_epsilon"], record["user_delta"] = user
@@ -181,5 +188,7 @@ class RoundRecorder:
             line += f" | epsilon max {r['epsilon_max']:.3f}"
         if r.get("user_epsilon") is not None:
             line += f" | user-level epsilon {r['user_epsilon']:.3f}"
+        if r.get("global_perplexity") is not None:
+            line += f" | held-out perplexity {r['global_perplexity']:.2f}"
         line += f" | {r['round_seconds']:.1f}s"
         log(INFO, line)

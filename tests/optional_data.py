@@ -16,4 +16,6 @@ def _llm_missing() -> str:
 
 
 needs_llm = pytest.mark.skipif(
-    bool(_llm_missing()), reason=f"the 'llm' extra is not installed (missing {_llm_missing()}): pip install 'fedkd[llm]'")
+    bool(_llm_missing()),
+    reason=f"the 'llm' extra is not installed (missing {_llm_missing()}): pip install 'fedkd[llm]'",
+)

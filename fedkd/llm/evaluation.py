@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from fedkd.llm.teacher import model_device
+from fedkd.llm.devices import model_device
 from fedkd.llm.text import TokenBlocks
 from fedkd.losses.token import next_token_mask
 

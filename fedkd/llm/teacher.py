@@ -1,10 +1,9 @@
-"""A site's private teacher LM, where it runs, and how its logits reach the student.
+"""A site's private teacher LM: the public base fine-tuned on the site's text, frozen and cached.
 
 The teacher is the public base model fine-tuned on the site's own text (LoRA adapters trained with
 next-token cross-entropy, then merged into the weights), so it knows what the shared student should learn
 from this site and never leaves it. It is frozen: ``eval()``, no gradients, run under ``torch.no_grad()``.
-It may sit on another device than the student: its inputs go to its device, its logits come back to the
-student's (:func:`teacher_logits`).
+It may sit on another device than the student (:mod:`fedkd.llm.devices`).
 """
 
 from __future__ import annotations
@@ -21,49 +20,8 @@ from safetensors.torch import load_file, save_file
 from fedkd.io import atomic_path
 from fedkd.llm.student import make_lora_student, trainable_parameters
 from fedkd.llm.text import TokenBlocks
-
-
-@dataclass(frozen=True)
-class DevicePlan:
-    """Where the student and the teacher run."""
-
-    student: torch.device
-    teacher: torch.device
-
-
-def plan_devices(student: str = "auto", teacher: str = "auto") -> DevicePlan:
-    """Resolve ``student-device`` and ``teacher-device``.
-
-    ``"auto"`` puts the student on ``cuda:0`` when CUDA is present (else the CPU) and the teacher on
-    ``cuda:1`` when there are two GPUs, so the two models do not share one GPU's memory, else beside the
-    student. An explicit name is taken as given.
-
-    Raises
-    ------
-    ValueError
-        If a name is not a torch device, or names a CUDA device that is absent.
-    """
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-    def resolve(name: str, auto: torch.device) -> torch.device:
-        if name == "auto":
-            return auto
-        try:
-            device = torch.device(name)
-        except RuntimeError as error:
-            raise ValueError(f"device {name!r} is not a torch device") from error
-        if device.type == "cuda" and (device.index or 0) >= count:
-            raise ValueError(f"device {name!r} asked for, but only {count} CUDA device(s) are present")
-        return device
-
-    student_device = resolve(student, torch.device("cuda:0") if count else torch.device("cpu"))
-    teacher_auto = torch.device("cuda:1") if count >= 2 and student == "auto" else student_device
-    return DevicePlan(student_device, resolve(teacher, teacher_auto))
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter."""
-    return next(model.parameters()).device
+from fedkd.llm.training import sample_batches
+from fedkd.losses.token import next_token_loss
 
 
 def freeze(model: Any) -> Any:
@@ -71,16 +29,6 @@ def freeze(model: Any) -> Any:
     model.eval()
     model.requires_grad_(False)
     return model
-
-
-def teacher_logits(teacher: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
-                   device: torch.device) -> torch.Tensor:
-    """The frozen teacher's logits ``(batch, length, vocabulary)`` for a batch, returned on ``device``."""
-    where = model_device(teacher)
-    with torch.no_grad():
-        logits = teacher(input_ids=input_ids.to(where), attention_mask=attention_mask.to(where)).logits
-    moved: torch.Tensor = logits.to(device)
-    return moved
 
 
 @dataclass(frozen=True)
@@ -108,8 +56,6 @@ def _teacher_key(blocks: TokenBlocks, recipe: TeacherRecipe, base_name: str) -> 
 
 def fine_tune_teacher(base: Any, blocks: TokenBlocks, recipe: TeacherRecipe, *, device: torch.device) -> Any:
     """The base fine-tuned on ``blocks`` (LoRA on every attention and MLP projection, merged), frozen on ``device``."""
-    from fedkd.llm.training import sample_batches
-    from fedkd.losses.token import next_token_loss
 
     lora = make_lora_student(base, rank=recipe.rank, alpha=2 * recipe.rank, layers=0, seed=recipe.seed,
                              targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))

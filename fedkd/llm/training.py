@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
+from fedkd.llm.devices import model_device, teacher_logits
 from fedkd.llm.student import trainable_parameters
-from fedkd.llm.teacher import model_device, teacher_logits
 from fedkd.llm.text import TokenBlocks
 from fedkd.losses.token import next_token_loss, token_kd_loss, top_k_teacher, top_k_token_kd_loss
 

@@ -1,4 +1,4 @@
-"""A tiny random Llama (same code paths as SmolLM2, seconds on a CPU) and a stand-in tokenizer."""
+"""Fixtures of the causal-LM tests: a tiny random Llama and a few token blocks."""
 
 from __future__ import annotations
 
@@ -8,20 +8,13 @@ import pytest
 import torch
 
 from fedkd.llm.text import TokenBlocks
-
-VOCAB = 61
+from tests.llm.tiny import VOCAB, tiny_llama_model
 
 
 @pytest.fixture(scope="session")
 def tiny_llama() -> Any:
     """Used only by modules marked ``needs_llm``."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                         tie_word_embeddings=True, pad_token_id=0, bos_token_id=1, eos_token_id=2)
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config).eval()
+    return tiny_llama_model()
 
 
 @pytest.fixture()

@@ -8,14 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from fedkd.llm.teacher import (
-    TeacherRecipe,
-    freeze,
-    load_site_teacher,
-    model_device,
-    plan_devices,
-    teacher_logits,
-)
+from fedkd.llm.devices import model_device, plan_devices, teacher_logits
+from fedkd.llm.teacher import TeacherRecipe, freeze, load_site_teacher
 from fedkd.llm.text import TokenBlocks
 from tests.optional_data import needs_llm
 
@@ -79,7 +73,7 @@ def test_teacher_logits_other_device_inputs_follow_teacher_outputs_follow_studen
 ) -> None:
     # Prepare: a teacher claiming to sit on cuda:1 (mocked: tensors stay on the CPU)
     teacher = _Recorder("cuda:1")
-    monkeypatch.setattr("fedkd.llm.teacher.model_device", lambda model: torch.device("cpu"))
+    monkeypatch.setattr("fedkd.llm.devices.model_device", lambda model: torch.device("cpu"))
     moves: list[str] = []
     original = torch.Tensor.to
 

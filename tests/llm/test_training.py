@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import torch
 
+from fedkd.llm.devices import teacher_logits
 from fedkd.llm.evaluation import evaluate_lm, greedy_generate
 from fedkd.llm.student import adapter_state, make_lora_student
-from fedkd.llm.teacher import freeze, teacher_logits
+from fedkd.llm.teacher import freeze
 from fedkd.llm.text import TokenBlocks
 from fedkd.llm.training import DistillSettings, distill, sample_batches
 from fedkd.losses.token import token_kd_loss
