@@ -70,7 +70,7 @@ def load_lm_site(config: FedKDConfig, node: NodeConfig) -> LMSite:
         raise ValueError(f"task causal-lm runs {len(CATEGORIES)} simulated sites, one per BBC topic "
                          f"({', '.join(CATEGORIES)}); got node config {node}")
     key = (config.lm_site_articles, config.lm_sequence_length, config.local_test_fraction, config.lm_teacher_steps,
-           config.teacher_learning_rate, config.batch_size, config.seed, config.teacher_device, node)
+           config.lm_teacher_learning_rate, config.batch_size, config.seed, config.teacher_device, node)
     if key in _sites:
         return _sites[key]
     base, tokenizer = base_model(config, node)
@@ -78,7 +78,7 @@ def load_lm_site(config: FedKDConfig, node: NodeConfig) -> LMSite:
     blocks = token_blocks(tokenizer, texts, length=config.lm_sequence_length)
     num_test = int(round(config.local_test_fraction * len(blocks)))
     test, train = blocks.subset(torch.arange(num_test)), blocks.subset(torch.arange(num_test, len(blocks)))
-    recipe = TeacherRecipe(steps=config.lm_teacher_steps, learning_rate=config.teacher_learning_rate,
+    recipe = TeacherRecipe(steps=config.lm_teacher_steps, learning_rate=config.lm_teacher_learning_rate,
                            batch_size=config.batch_size, seed=config.seed)
     teacher = load_site_teacher(base, train, recipe, device=plan_devices(config.student_device,
                                 config.teacher_device).teacher, cache_dir=cache_dir(config, node),

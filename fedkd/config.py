@@ -226,6 +226,9 @@ class FedKDConfig:
     lm_teacher_steps: int = field(
         default=16, metadata=_doc("causal-lm: LoRA fine-tuning steps of each site's private teacher (then merged).")
     )
+    lm_teacher_learning_rate: float = field(
+        default=0.002, metadata=_doc("causal-lm: AdamW learning rate of the site teacher's fine-tuning.")
+    )
     lm_site_articles: int = field(default=0, metadata=_doc("causal-lm: articles per site (0: all of its topic)."))
     lm_test_articles: int = field(default=0, metadata=_doc("causal-lm: held-out articles the server scores (0: all)."))
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
@@ -469,7 +472,9 @@ def _validate_causal_lm(c: FedKDConfig) -> None:
                        ("lm-local-steps", c.lm_local_steps), ("lm-teacher-steps", c.lm_teacher_steps),
                        ("lm-site-articles", c.lm_site_articles), ("lm-test-articles", c.lm_test_articles)):
         _check(count >= 0, key, count, "must be >= 0")
-    _check(c.lm_learning_rate > 0, "lm-learning-rate", c.lm_learning_rate, "must be > 0")
+    for key, rate in (("lm-learning-rate", c.lm_learning_rate),
+                      ("lm-teacher-learning-rate", c.lm_teacher_learning_rate)):
+        _check(rate > 0, key, rate, "must be > 0")
     if c.task != "causal-lm":
         return
     _check(c.dataset == "bbc-news", "dataset", c.dataset, "task causal-lm reads BBC News text: use bbc-news")
