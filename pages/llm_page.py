@@ -92,6 +92,7 @@ def _verdict(rows: dict[str, Any]) -> str:
         return ""
     full, truncated = rows["full-kd"]["perplexity"], rows["truncated-kd"]["perplexity"]
     kd, ce = rows["full-kd"]["perplexity"], rows.get("full-ce", {}).get("perplexity")
+    teacher = rows.get("teacher", {}).get("perplexity")
     text = (f"The truncated student stays far from usable after its budget (perplexity {truncated:,.0f} against "
             f"{full:,.1f} for the full-size student), so the default is the full-size student "
             "(`student-layers = 0`): truncation would need healing (far more steps, trainable norms) that "
@@ -99,8 +100,12 @@ def _verdict(rows: dict[str, Any]) -> str:
             f"The truncated student reached perplexity {truncated:,.1f} against {full:,.1f} for the full-size one.")
     if ce is not None:
         text += (f" With the same steps, token KD gave perplexity {kd:,.2f} and CE alone {ce:,.2f} "
-                 f"({'KD lower' if kd < ce else 'CE lower'}); on budgets this small the gap is within what a "
-                 "different seed could move, so treat it as a smoke signal, not a result.")
+                 f"({'KD lower' if kd < ce else 'CE lower'}; one seed, so no claim either way).")
+        if teacher is not None and teacher > ce:
+            text += (f" Here the site teacher itself scores {teacher:,.2f}, worse than CE alone reaches: KD pulls "
+                     "the student towards its teacher, so it can only help when the teacher knows more than the "
+                     "student learns from the same text in the same steps; a longer teacher fine-tuning is the "
+                     "first thing to try.")
     return text
 
 
@@ -112,9 +117,9 @@ def render(data: dict[str, Any]) -> str:
              f"One site (`{data['site']}`, {settings['articles']} articles of {settings['length']} tokens) fine-tunes "
              f"its teacher for {settings['teacher_steps']} steps (batch {settings['batch_size']}); each student "
              f"trains {settings['steps']} AdamW steps (lr {settings['lr']}, LoRA rank {settings['rank']} on q/v, "
-             f"alpha {settings['alpha']}, T {settings['temperature']}; the truncated student keeps "
+             f"kd-alpha {settings['alpha']}, T {settings['temperature']}; the truncated student keeps "
              f"{settings['student_layers']} of 30 layers). Scored on {settings['test_articles']} held-out articles "
-             f"of the same topic. CPU, {data['threads']} threads, shared machine; regenerate with "
+             f"of the same topic. One seed, CPU (torch threads: {data['threads']}), shared machine; regenerate with "
              "`python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
              _verdict(rows), "", TRUNCATION, "Greedy continuations of fixed prompts:", ""]
     for key, label in ROWS:

@@ -32,3 +32,4 @@ def test_render_truncated_worse_than_full_size_defaults_to_full_size() -> None:
     assert "the default is the full-size student" in render(_data(9000.0))
     assert "the default is the full-size student" not in render(_data(30.0))
     assert "KD lower" in render(_data(9000.0))
+    assert "worse than CE alone" not in render(_data(9000.0))  # the teacher (40.2) beats CE (45.5) there
