@@ -1,7 +1,8 @@
 """Generate ``docs/llm.md``: the causal-LM task, how to run it, and its tiny-budget measurements.
 
-The numbers come from ``docs/llm-measurements.json``, written by ``python -m simulations.lm_measure``;
-this page only renders them (run that first; it takes tens of CPU minutes).
+The numbers come from ``docs/llm-measurements.json``, written by ``python -m simulations.lm_measure``,
+and ``docs/llm-federated.json``, summarised from a run of ``bbc-news-lm.yaml`` (``--federated-results``);
+this page only renders them (run those first; they take tens of CPU minutes).
 
 Run: ``python -m pages.llm_page``.
 """
@@ -17,6 +18,10 @@ from fedkd.io import write_atomic
 from pages.paths import DOCS
 
 MEASUREMENTS = DOCS / "llm-measurements.json"
+FEDERATED = DOCS / "llm-federated.json"
+ROUND_KEYS = ("round", "global_perplexity", "global_accuracy", "bytes_received", "clients_trained", "round_seconds")
+CONFIG_KEYS = ("num-server-rounds", "lm-site-articles", "lm-test-articles", "lm-sequence-length", "lm-local-steps",
+               "lm-teacher-steps", "batch-size", "lora-rank", "lora-targets", "kd-alpha", "kd-temperature")
 PAGE = DOCS / "llm.md"
 
 ROWS = (
@@ -109,7 +114,31 @@ def _verdict(rows: dict[str, Any]) -> str:
     return text
 
 
-def render(data: dict[str, Any]) -> str:
+def federated_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a run's ``results.json`` the page shows: its budget keys and each round's record."""
+    return {"config": {k: results["config"][k] for k in CONFIG_KEYS},
+            "rounds": [{k: row.get(k) for k in ROUND_KEYS} for row in results["rounds"]]}
+
+
+def _federated(summary: dict[str, Any]) -> list[str]:
+    c = summary["config"]
+    lines = ["## A federated run", "",
+             f"`simulations/experiments/bbc-news-lm.yaml` through Flower (5 simulated sites, one per topic; "
+             f"{c['lm-site-articles']} articles a site, {c['lm-sequence-length']}-token blocks, "
+             f"{c['lm-teacher-steps']} teacher and {c['lm-local-steps']} student steps of batch {c['batch-size']}, "
+             f"LoRA rank {c['lora-rank']} on {c['lora-targets']}; the server scores {c['lm-test-articles']} held-out "
+             "articles of every topic). Round 0 is the untouched base model. The bytes are what the server received: "
+             "the five sites' adapter tensors (the float32 base model is 538 MB). Round 1's time includes every "
+             "site fine-tuning its teacher; the sites share the machine's 2 CPU cores.", "",
+             "| round | held-out perplexity | next-token accuracy | MB received | seconds |",
+             "|---:|---:|---:|---:|---:|"]
+    for row in summary["rounds"]:
+        lines.append(f"| {row['round']} | {row['global_perplexity']:.2f} | {row['global_accuracy']:.3f} | "
+                     f"{(row['bytes_received'] or 0) / 1e6:.2f} | {row['round_seconds']:.0f} |")
+    return [*lines, ""]
+
+
+def render(data: dict[str, Any], federated: dict[str, Any] | None = None) -> str:
     """The page's Markdown for the measurements ``data`` (the JSON of ``simulations.lm_measure``)."""
     settings = data["settings"]
     rows = data["rows"]
@@ -121,7 +150,8 @@ def render(data: dict[str, Any]) -> str:
              f"{settings['student_layers']} of 30 layers). Scored on {settings['test_articles']} held-out articles "
              f"of the same topic. One seed, CPU (torch threads: {data['threads']}), shared machine; regenerate with "
              "`python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
-             _verdict(rows), "", TRUNCATION, "Greedy continuations of fixed prompts:", ""]
+             _verdict(rows), "", *(_federated(federated) if federated else []), TRUNCATION,
+             "Greedy continuations of fixed prompts:", ""]
     for key, label in ROWS:
         if key in rows and rows[key].get("generations"):
             shown = " / ".join(repr(text.strip()) for text in rows[key]["generations"])
@@ -134,9 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render docs/llm.md from docs/llm-measurements.json.")
     parser.add_argument("--measurements", type=Path, default=MEASUREMENTS)
     parser.add_argument("--output", type=Path, default=PAGE)
+    parser.add_argument("--federated-results", type=Path, default=None,
+                        help=f"a causal-lm run's results.json to summarise into {FEDERATED.name}")
     args = parser.parse_args(argv)
     data = json.loads(args.measurements.read_text())
-    write_atomic(args.output, render(data).encode())
+    if args.federated_results is not None:
+        summary = federated_summary(json.loads(args.federated_results.read_text()))
+        write_atomic(FEDERATED, (json.dumps(summary, indent=2) + "\n").encode())
+    federated = json.loads(FEDERATED.read_text()) if FEDERATED.is_file() else None
+    write_atomic(args.output, render(data, federated).encode())
     print(f"wrote {args.output}")
     return 0
 

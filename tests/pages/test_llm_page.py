@@ -33,3 +33,25 @@ def test_render_truncated_worse_than_full_size_defaults_to_full_size() -> None:
     assert "the default is the full-size student" not in render(_data(30.0))
     assert "KD lower" in render(_data(9000.0))
     assert "worse than CE alone" not in render(_data(9000.0))  # the teacher (40.2) beats CE (45.5) there
+
+
+def test_render_federated_rounds_table_from_results_summary() -> None:
+    # Prepare: a run's results.json as the ResultsWriter writes it
+    from pages.llm_page import federated_summary
+
+    config = {"num-server-rounds": 1, "lm-site-articles": 24, "lm-test-articles": 16, "lm-sequence-length": 48,
+              "lm-local-steps": 4, "lm-teacher-steps": 8, "batch-size": 4, "lora-rank": 8,
+              "lora-targets": "q_proj,v_proj", "kd-alpha": 0.5, "kd-temperature": 2.0, "seed": 0}
+    rounds = [{"round": 0, "global_perplexity": 89.93, "global_accuracy": 0.2965, "bytes_received": 0,
+               "round_seconds": 11.8},
+              {"round": 1, "global_perplexity": 74.59, "global_accuracy": 0.3019, "bytes_received": 9293480,
+               "clients_trained": 5, "round_seconds": 355.9, "train_loss": 3.0}]
+
+    # Execute
+    summary = federated_summary({"config": config, "rounds": rounds})
+    page = render(_data(9000.0), summary)
+
+    # Assert
+    assert "seed" not in summary["config"] and "train_loss" not in summary["rounds"][1]
+    assert "| 1 | 74.59 | 0.302 | 9.29 | 356 |" in page
+    assert page.index("## A federated run") < page.index("### Which layers")
