@@ -67,8 +67,11 @@ pip install "fedkd[llm]"
 python -m simulations.run --experiment simulations/experiments/bbc-news-lm.yaml --num-supernodes 5
 ```
 
-Not offered yet with this task: DP-SGD (`local-dp`), client-level DP, secure aggregation, server
-distillation, and real (non-simulated) sites; the config refuses them by name.
+Not offered yet with this task: DP-SGD (`local-dp`), client-level DP, secure aggregation and server
+distillation (the config refuses them by name), and real (non-simulated) sites (refused when the site
+loads). Opacus already computes correct per-sequence gradients of the adapters under this loss
+(`tests/llm/test_dp.py`); wiring DP-SGD into the LM round is what is left. `bench/llm_gpu.py` times one
+site's round on a GPU (tokens/s, peak memory per device) and saves `bench/results/llm_gpu.json`.
 """
 
 
