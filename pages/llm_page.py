@@ -19,6 +19,7 @@ from pages.paths import DOCS
 
 MEASUREMENTS = DOCS / "llm-measurements.json"
 FEDERATED = DOCS / "llm-federated.json"
+TEACHER_SWEEP = DOCS / "llm-teacher-sweep.json"
 ROUND_KEYS = ("round", "global_perplexity", "global_accuracy", "bytes_received", "clients_trained", "round_seconds")
 CONFIG_KEYS = ("num-server-rounds", "lm-site-articles", "lm-test-articles", "lm-sequence-length", "lm-local-steps",
                "lm-teacher-steps", "batch-size", "lora-rank", "lora-targets", "kd-alpha", "kd-temperature")
@@ -141,7 +142,30 @@ def _federated(summary: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def render(data: dict[str, Any], federated: dict[str, Any] | None = None) -> str:
+def teacher_sweep(measurements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per measurement run: its teacher steps and the teacher's, the KD student's and the CE student's perplexity."""
+    rows = [{"teacher_steps": m["settings"]["teacher_steps"], "teacher": m["rows"]["teacher"]["perplexity"],
+             "full_kd": m["rows"]["full-kd"]["perplexity"], "full_ce": m["rows"]["full-ce"]["perplexity"]}
+            for m in measurements]
+    return sorted(rows, key=lambda row: row["teacher_steps"])
+
+
+def _sweep(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["### How long the site teacher trains", "",
+             "The same site and students, with the teacher fine-tuned for more or fewer steps (everything else as "
+             "above; the CE-only student does not see the teacher, so its column is the same run to run):", "",
+             "| teacher steps | teacher perplexity | student, token KD | student, CE only |", "|---:|---:|---:|---:|"]
+    lines += [f"| {r['teacher_steps']} | {r['teacher']:.1f} | {r['full_kd']:.1f} | {r['full_ce']:.1f} |" for r in rows]
+    if all(r["teacher"] > r["full_ce"] and r["full_kd"] > r["full_ce"] for r in rows):
+        lines += ["", "No teacher here knows more than the student learns from the text directly (every teacher "
+                  "scores worse than the CE-only student), and KD never beats CE. Where a longer fine-tuning raises "
+                  "the teacher's held-out perplexity it has over-fitted the site's few articles: a teacher worth "
+                  "distilling needs early stopping on the site's local test split, or more text."]
+    return [*lines, ""]
+
+
+def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
+           sweep: list[dict[str, Any]] | None = None) -> str:
     """The page's Markdown for the measurements ``data`` (the JSON of ``simulations.lm_measure``)."""
     settings = data["settings"]
     rows = data["rows"]
@@ -153,7 +177,8 @@ def render(data: dict[str, Any], federated: dict[str, Any] | None = None) -> str
              f"{settings['student_layers']} of 30 layers). Scored on {settings['test_articles']} held-out articles "
              f"of the same topic. One seed, CPU (torch threads: {data['threads']}), shared machine; regenerate with "
              "`python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
-             _verdict(rows), "", *(_federated(federated) if federated else []), TRUNCATION,
+             _verdict(rows), "", *(_sweep(sweep) if sweep else []), *(_federated(federated) if federated else []),
+             TRUNCATION,
              "Greedy continuations of fixed prompts:", ""]
     for key, label in ROWS:
         if key in rows and rows[key].get("generations"):
@@ -169,13 +194,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=PAGE)
     parser.add_argument("--federated-results", type=Path, default=None,
                         help=f"a causal-lm run's results.json to summarise into {FEDERATED.name}")
+    parser.add_argument("--teacher-sweep", type=Path, nargs="*", default=[],
+                        help=f"lm_measure outputs differing in --teacher-steps, summarised into {TEACHER_SWEEP.name}")
     args = parser.parse_args(argv)
     data = json.loads(args.measurements.read_text())
     if args.federated_results is not None:
         summary = federated_summary(json.loads(args.federated_results.read_text()))
         write_atomic(FEDERATED, (json.dumps(summary, indent=2) + "\n").encode())
+    if args.teacher_sweep:
+        sweep = teacher_sweep([json.loads(path.read_text()) for path in args.teacher_sweep])
+        write_atomic(TEACHER_SWEEP, (json.dumps(sweep, indent=2) + "\n").encode())
     federated = json.loads(FEDERATED.read_text()) if FEDERATED.is_file() else None
-    write_atomic(args.output, render(data, federated).encode())
+    swept = json.loads(TEACHER_SWEEP.read_text()) if TEACHER_SWEEP.is_file() else None
+    write_atomic(args.output, render(data, federated, swept).encode())
     print(f"wrote {args.output}")
     return 0
 

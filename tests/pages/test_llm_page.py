@@ -55,3 +55,20 @@ def test_render_federated_rounds_table_from_results_summary() -> None:
     assert "seed" not in summary["config"] and "train_loss" not in summary["rounds"][1]
     assert "| 1 | 74.59 | 0.302 | 9.29 | 356 |" in page
     assert page.index("## A federated run") < page.index("### Which layers")
+
+
+def test_render_teacher_sweep_rows_sorted_by_teacher_steps() -> None:
+    # Prepare
+    from pages.llm_page import teacher_sweep
+
+    longer, shorter = _data(9000.0), _data(9000.0)
+    longer["settings"] = {**longer["settings"], "teacher_steps": 48}
+    longer["rows"] = {**longer["rows"], "teacher": _row(210.5, 0.31), "full-kd": _row(65.7, 0.34)}
+
+    # Execute
+    rows = teacher_sweep([longer, shorter])
+    page = render(_data(9000.0), None, rows)
+
+    # Assert
+    assert [r["teacher_steps"] for r in rows] == [16, 48]
+    assert "| 16 | 40.2 | 44.1 | 45.5 |" in page and "| 48 | 210.5 | 65.7 | 45.5 |" in page
