@@ -20,6 +20,8 @@ from pages.paths import DOCS
 MEASUREMENTS = DOCS / "llm-measurements.json"
 FEDERATED = DOCS / "llm-federated.json"
 TEACHER_SWEEP = DOCS / "llm-teacher-sweep.json"
+SEEDS = DOCS / "llm-seeds.json"
+SEED_COLUMNS = ("full-kd", "full-kd-top-k", "full-ce", "truncated-kd")
 ROUND_KEYS = ("round", "global_perplexity", "global_accuracy", "bytes_received", "clients_trained", "round_seconds")
 CONFIG_KEYS = ("num-server-rounds", "lm-site-articles", "lm-test-articles", "lm-sequence-length", "lm-local-steps",
                "lm-teacher-steps", "batch-size", "lora-rank", "lora-targets", "kd-alpha", "kd-temperature")
@@ -32,6 +34,7 @@ ROWS = (
     ("truncated-kd", "truncated student + LoRA, token KD"),
     ("full-ce", "full-size student + LoRA, next-token CE only"),
     ("full-kd", "full-size student + LoRA, token KD"),
+    ("full-kd-top-k", "full-size student + LoRA, token KD from the teacher's top-k tokens + tail (`kd-top-k`)"),
 )
 
 INTRO = """# Language models across sites (`task = "causal-lm"`)
@@ -109,7 +112,7 @@ def _verdict(rows: dict[str, Any]) -> str:
             f"The truncated student reached perplexity {truncated:,.1f} against {full:,.1f} for the full-size one.")
     if ce is not None:
         text += (f" With the same steps, token KD gave perplexity {kd:,.2f} and CE alone {ce:,.2f} "
-                 f"({'KD lower' if kd < ce else 'CE lower'}; one seed, so no claim either way).")
+                 f"({'KD lower' if kd < ce else 'CE lower'}).")
         if teacher is not None and teacher > ce:
             text += (f" Here the site teacher itself scores {teacher:,.2f}, worse than CE alone reaches: KD pulls "
                      "the student towards its teacher, so it can only help when the teacher knows more than the "
@@ -164,8 +167,30 @@ def _sweep(rows: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def seed_rows(measurements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per measurement run: its seed, top-k and the students' held-out perplexities (absent ones as None)."""
+    rows = [{"seed": m["settings"]["seed"], "top_k": m["settings"].get("top_k", 0),
+             **{key: m["rows"][key]["perplexity"] if key in m["rows"] else None for key in SEED_COLUMNS}}
+            for m in measurements]
+    return sorted(rows, key=lambda row: row["seed"])
+
+
+def _seeds(rows: list[dict[str, Any]]) -> list[str]:
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.1f}"
+
+    lines = ["### Another seed", "",
+             "The same site, teacher recipe (the teacher's own seed is fixed, so its weights are identical) and "
+             "budgets; `--seed` draws the students' LoRA initialisation (the batch order is the same). "
+             "`kd-top-k` is the top-k run's k.", "",
+             "| seed | KD | KD, top-k + tail | CE only | truncated, KD | kd-top-k |", "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['seed']} | {' | '.join(cell(r[key]) for key in SEED_COLUMNS)} | {r['top_k'] or '-'} |"
+              for r in rows]
+    return [*lines, ""]
+
+
 def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
-           sweep: list[dict[str, Any]] | None = None) -> str:
+           sweep: list[dict[str, Any]] | None = None, seeds: list[dict[str, Any]] | None = None) -> str:
     """The page's Markdown for the measurements ``data`` (the JSON of ``simulations.lm_measure``)."""
     settings = data["settings"]
     rows = data["rows"]
@@ -177,7 +202,8 @@ def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
              f"{settings['student_layers']} of 30 layers). Scored on {settings['test_articles']} held-out articles "
              f"of the same topic. One seed, CPU (torch threads: {data['threads']}), shared machine; regenerate with "
              "`python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
-             _verdict(rows), "", *(_sweep(sweep) if sweep else []), *(_federated(federated) if federated else []),
+             _verdict(rows), "", *(_seeds(seeds) if seeds else []), *(_sweep(sweep) if sweep else []),
+             *(_federated(federated) if federated else []),
              TRUNCATION,
              "Greedy continuations of fixed prompts:", ""]
     for key, label in ROWS:
@@ -196,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"a causal-lm run's results.json to summarise into {FEDERATED.name}")
     parser.add_argument("--teacher-sweep", type=Path, nargs="*", default=[],
                         help=f"lm_measure outputs differing in --teacher-steps, summarised into {TEACHER_SWEEP.name}")
+    parser.add_argument("--seeds", type=Path, nargs="*", default=[],
+                        help=f"lm_measure outputs differing in --seed, summarised into {SEEDS.name}")
     args = parser.parse_args(argv)
     data = json.loads(args.measurements.read_text())
     if args.federated_results is not None:
@@ -205,8 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         sweep = teacher_sweep([json.loads(path.read_text()) for path in args.teacher_sweep])
         write_atomic(TEACHER_SWEEP, (json.dumps(sweep, indent=2) + "\n").encode())
     federated = json.loads(FEDERATED.read_text()) if FEDERATED.is_file() else None
+    if args.seeds:
+        write_atomic(SEEDS, (json.dumps(seed_rows([json.loads(p.read_text()) for p in args.seeds]), indent=2)
+                             + "\n").encode())
     swept = json.loads(TEACHER_SWEEP.read_text()) if TEACHER_SWEEP.is_file() else None
-    write_atomic(args.output, render(data, federated, swept).encode())
+    seeds = json.loads(SEEDS.read_text()) if SEEDS.is_file() else None
+    write_atomic(args.output, render(data, federated, swept, seeds).encode())
     print(f"wrote {args.output}")
     return 0
 

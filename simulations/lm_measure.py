@@ -4,6 +4,7 @@ One site (a topic's train articles) fine-tunes its private teacher from SmolLM2-
 students learn from it for a few AdamW steps on the site's text:
 
 * ``full-kd`` / ``full-ce``: the full-size student (base + LoRA) with token KD, or with next-token CE only;
+* ``full-kd-top-k`` (with ``--top-k``): the full-size student distilled from the teacher's top-k tokens;
 * ``truncated-kd``: a ``student-layers`` copy (layers spread first to last) + LoRA, with token KD.
 
 Every model is scored on held-out articles of the same topic (perplexity, next-token accuracy). The
@@ -63,13 +64,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                                 base_name=MODEL_NAME)
     score("teacher", teacher, time.perf_counter() - start)
     settings = dict(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, temperature=args.temperature)
-    variants = [("full-kd", 0, args.alpha), ("full-ce", 0, 1.0), ("truncated-kd", args.student_layers, args.alpha)]
-    for name, layers, alpha in variants:
+    variants = [("full-kd", 0, args.alpha, 0), ("full-ce", 0, 1.0, 0),
+                ("truncated-kd", args.student_layers, args.alpha, 0)]
+    if args.top_k:
+        variants.insert(1, ("full-kd-top-k", 0, args.alpha, args.top_k))
+    for name, layers, alpha, top_k in variants:
         student = make_lora_student(base, rank=args.rank, alpha=2 * args.rank, layers=layers, seed=args.seed)
         if layers:
             score("truncated-untrained", student, 0.0)
         start = time.perf_counter()
-        losses = distill(student, teacher if alpha < 1 else None, train, DistillSettings(alpha=alpha, **settings))
+        losses = distill(student, teacher if alpha < 1 else None, train,
+                         DistillSettings(alpha=alpha, top_k=top_k, **settings))
         score(name, student, time.perf_counter() - start, [round(v, 4) for v in losses])
         del student
     return {"site": CATEGORIES[args.site], "model": MODEL_NAME, "settings": vars(args), "rows": rows,
@@ -94,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--student-layers", type=int, default=10)
+    parser.add_argument("--top-k", type=int, default=0, help="> 0 adds a full-size student distilled from top-k")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     args = parser.parse_args(argv)

@@ -72,3 +72,21 @@ def test_render_teacher_sweep_rows_sorted_by_teacher_steps() -> None:
     # Assert
     assert [r["teacher_steps"] for r in rows] == [16, 48]
     assert "| 16 | 40.2 | 44.1 | 45.5 |" in page and "| 48 | 210.5 | 65.7 | 45.5 |" in page
+
+
+def test_render_seed_rows_mark_absent_top_k_with_dash() -> None:
+    # Prepare
+    from pages.llm_page import seed_rows
+
+    other = _data(4000.0)
+    other["settings"] = {**other["settings"], "seed": 1, "top_k": 32}
+    other["rows"] = {**other["rows"], "full-kd-top-k": _row(46.5, 0.34)}
+    first = _data(9000.0)
+    first["settings"] = {**first["settings"], "seed": 0}
+
+    # Execute
+    page = render(_data(9000.0), None, None, seed_rows([other, first]))
+
+    # Assert
+    assert "| 0 | 44.1 | - | 45.5 | 9,000.0 | - |" in page
+    assert "| 1 | 44.1 | 46.5 | 45.5 | 4,000.0 | 32 |" in page
