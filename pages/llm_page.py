@@ -116,8 +116,7 @@ def _verdict(rows: dict[str, Any]) -> str:
         if teacher is not None and teacher > ce:
             text += (f" Here the site teacher itself scores {teacher:,.2f}, worse than CE alone reaches: KD pulls "
                      "the student towards its teacher, so it can only help when the teacher knows more than the "
-                     "student learns from the same text in the same steps; a longer teacher fine-tuning is the "
-                     "first thing to try.")
+                     "student learns from the same text in the same steps (see the teacher-steps table below).")
     return text
 
 
@@ -200,7 +199,7 @@ def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
              f"trains {settings['steps']} AdamW steps (lr {settings['lr']}, LoRA rank {settings['rank']} on q/v, "
              f"kd-alpha {settings['alpha']}, T {settings['temperature']}; the truncated student keeps "
              f"{settings['student_layers']} of 30 layers). Scored on {settings['test_articles']} held-out articles "
-             f"of the same topic. One seed, CPU (torch threads: {data['threads']}), shared machine; regenerate with "
+             f"of the same topic. Seed {settings['seed']}, CPU (torch threads: {data['threads']}), shared machine; regenerate with "
              "`python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
              _verdict(rows), "", *(_seeds(seeds) if seeds else []), *(_sweep(sweep) if sweep else []),
              *(_federated(federated) if federated else []),
