@@ -199,8 +199,8 @@ def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
              f"trains {settings['steps']} AdamW steps (lr {settings['lr']}, LoRA rank {settings['rank']} on q/v, "
              f"kd-alpha {settings['alpha']}, T {settings['temperature']}; the truncated student keeps "
              f"{settings['student_layers']} of 30 layers). Scored on {settings['test_articles']} held-out articles "
-             f"of the same topic. Seed {settings['seed']}, CPU (torch threads: {data['threads']}), shared machine; regenerate with "
-             "`python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
+             f"of the same topic. Seed {settings['seed']}, CPU (torch threads: {data['threads']}), shared machine; "
+             "regenerate with `python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
              _verdict(rows), "", *(_seeds(seeds) if seeds else []), *(_sweep(sweep) if sweep else []),
              *(_federated(federated) if federated else []),
              TRUNCATION,
