@@ -24,6 +24,7 @@ from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddic
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from clients.compression import compressed_reply
+from clients.lm_round import lm_evaluate, lm_train
 from clients.local_round import BudgetSpent, current_teacher, train_round
 from clients.site import load_site
 from clients.site_policy import SITE_REFUSED, SiteRefusal, check_request
@@ -113,13 +114,17 @@ def train(msg: Message, context: Context) -> Message:
     if LEGACY_ARRAYS in msg.content.array_records:
         return _train_legacy(msg, context)
     config = config_of(msg)
+    record = msg.content.config_records["config"]
+    if config.task == "causal-lm":
+        values = RoundValues.from_record(record)
+        return lm_train(msg, context, config, int(record.get("server-round", 0)), values.kd_alpha,
+                        values.kd_temperature)
     student = student_of(msg, config)
     poisoned = first_non_finite(student.state_dict())
     if poisoned is not None:
         return Message(error=Error(code=NON_FINITE, reason=f"the global student received is not finite: {poisoned}"),
                        reply_to=msg)
     received = {name: value.detach().clone() for name, value in student.state_dict().items()}
-    record = msg.content.config_records["config"]
     server_round = int(record.get("server-round", 0))
     try:
         metrics = train_round(config, context, student, server_round, RoundValues.from_record(record))
@@ -170,6 +175,8 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     ``num-examples`` 0, which the server skips.
     """
     config = config_of(msg)
+    if config.task == "causal-lm":
+        return lm_evaluate(msg, context, config)
     node = NodeConfig.from_mapping(context.node_config)
     try:
         check_request(config, node)

@@ -32,6 +32,7 @@ from fedkd.privacy.ledger import ACCOUNTANTS
 
 CLIENT_DP_MODES = ("none", "server-fixed", "client-fixed", "server-adaptive", "client-adaptive")
 TEACHER_MODES = ("frozen", "mutual")
+TASKS = ("classification", "causal-lm")
 
 
 class ConfigError(ValueError):
@@ -239,6 +240,33 @@ class FedKDConfig:
         default=0.1, metadata=_doc("Share of each tensor's update entries topk keeps, in (0, 1].")
     )
     compression_rank: int = field(default=4, metadata=_doc("Rank lowrank keeps of each 2-D update (>= 1)."))
+    task: str = field(
+        default="classification",
+        metadata=_doc("classification, or causal-lm (SmolLM2 sites distill a shared LoRA student; needs the llm "
+                      "extra and dataset bbc-news, one site per topic)."),
+    )
+    lora_rank: int = field(default=8, metadata=_doc("causal-lm: LoRA rank r of the student's adapters."))
+    lora_alpha: int = field(default=16, metadata=_doc("causal-lm: LoRA alpha; updates are scaled by alpha / r."))
+    lora_targets: str = field(
+        default="q_proj,v_proj", metadata=_doc("causal-lm: comma-separated linear layers that get adapters.")
+    )
+    student_layers: int = field(
+        default=0, metadata=_doc("causal-lm: decoder layers the student keeps (spread first to last); 0 keeps all.")
+    )
+    kd_top_k: int = field(
+        default=0, metadata=_doc("causal-lm: distil from the teacher's top-k tokens plus one tail bucket; 0: all.")
+    )
+    lm_sequence_length: int = field(default=64, metadata=_doc("causal-lm: tokens per article block (>= 2)."))
+    lm_local_steps: int = field(default=8, metadata=_doc("causal-lm: AdamW steps of the student per site and round."))
+    lm_learning_rate: float = field(default=0.002, metadata=_doc("causal-lm: AdamW learning rate of the adapters."))
+    lm_teacher_steps: int = field(
+        default=16, metadata=_doc("causal-lm: LoRA fine-tuning steps of each site's private teacher (then merged).")
+    )
+    lm_teacher_learning_rate: float = field(
+        default=0.002, metadata=_doc("causal-lm: AdamW learning rate of the site teacher's fine-tuning.")
+    )
+    lm_site_articles: int = field(default=0, metadata=_doc("causal-lm: articles per site (0: all of its topic)."))
+    lm_test_articles: int = field(default=0, metadata=_doc("causal-lm: held-out articles the server scores (0: all)."))
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
     student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
     teacher_device: str = field(
@@ -509,5 +537,30 @@ def _validate(c: FedKDConfig) -> None:
     _check(not (c.resume_from and (c.teacher_mode == "mutual" or c.hint_weight > 0)), "resume-from", c.resume_from,
            "mutual teachers and hint adapters live in the sites' node memory, which a resumed run does not have")
     _check(c.output_dir != "", "output-dir", c.output_dir, "must not be empty")
+    _validate_causal_lm(c)
     plain = "/" not in c.run_name and c.run_name not in (".", "..")
     _check(plain, "run-name", c.run_name, "must be a plain folder name")
+
+
+def _validate_causal_lm(c: FedKDConfig) -> None:
+    _check(c.task in TASKS, "task", c.task, "choose one of " + ", ".join(TASKS))
+    for key, count in (("lora-rank", c.lora_rank), ("lora-alpha", c.lora_alpha)):
+        _check(count >= 1, key, count, "must be >= 1")
+    _check(c.lm_sequence_length >= 2, "lm-sequence-length", c.lm_sequence_length, "must be >= 2")
+    targets = [name.strip() for name in c.lora_targets.split(",")]
+    _check(all(targets), "lora-targets", c.lora_targets, "a comma-separated list of layer names, none empty")
+    for key, count in (("student-layers", c.student_layers), ("kd-top-k", c.kd_top_k),
+                       ("lm-local-steps", c.lm_local_steps), ("lm-teacher-steps", c.lm_teacher_steps),
+                       ("lm-site-articles", c.lm_site_articles), ("lm-test-articles", c.lm_test_articles)):
+        _check(count >= 0, key, count, "must be >= 0")
+    for key, rate in (("lm-learning-rate", c.lm_learning_rate),
+                      ("lm-teacher-learning-rate", c.lm_teacher_learning_rate)):
+        _check(rate > 0, key, rate, "must be > 0")
+    if c.task != "causal-lm":
+        return
+    _check(c.dataset == "bbc-news", "dataset", c.dataset, "task causal-lm reads BBC News text: use bbc-news")
+    for key, on in (("local-dp", c.local_dp), ("secure-aggregation", c.secure_aggregation),
+                    ("server-distillation", c.server_distillation), ("teacher-dp", c.teacher_dp)):
+        _check(not on, key, on, "is not offered with task causal-lm yet")
+    _check(c.teacher_mode == "frozen", "teacher-mode", c.teacher_mode, "task causal-lm keeps the teacher frozen")
+    _check(c.client_dp == "none", "client-dp", c.client_dp, "is not offered with task causal-lm yet")

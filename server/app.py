@@ -26,6 +26,7 @@ from server.client_dp import UserPrivacy, sampled_clients, wrap_client_dp
 from server.compression_strategy import CompressionStrategy
 from server.distillation_strategy import DistillationStrategy, ServerDistiller
 from server.held_out import held_out_set
+from server.lm_task import global_lm
 from server.metered_grid import MeteredGrid
 from server.recorder import RoundRecorder
 from server.reply_guard import ReplyGuard
@@ -100,11 +101,14 @@ def run(grid: Grid, context: Context) -> None:
     check_strategy(config)
     seed_everything(config.seed)
     cache = resolve_cache_dir(config.cache_dir)
+    out = results_dir(config)
+    if config.task == "causal-lm":
+        run_causal_lm(grid, config, cache, out)
+        return
     held_out = held_out_set(config, cache)
     spec = DATASETS[config.dataset]
     student = build_student(config)
     device = resolve_device(config.student_device)
-    out = results_dir(config)
     log(INFO, "[fedkd] %s on %s (%s), results in %s; the server evaluates on %s (%d samples)", config.student,
         config.dataset, config.partitioner, out, config.server_test_data or "the dataset's test split", len(held_out))
 
@@ -154,4 +158,22 @@ def run(grid: Grid, context: Context) -> None:
         final = initial
     writer.flush()
     save_student(final, out / "student.safetensors")
+    log(INFO, "[fedkd] done: results in %s", out)
+
+
+def run_causal_lm(grid: Grid, config: FedKDConfig, cache: Path, out: Path) -> None:
+    """The causal-LM task: only LoRA adapters travel; held-out perplexity is recorded every round."""
+    lm = global_lm(config, cache)
+    log(INFO, "[fedkd] causal-lm: LoRA student (rank %s, %s layers kept) on bbc-news topics, results in %s",
+        config.lora_rank, config.student_layers or "all", out)
+    metered = MeteredGrid(grid)
+    recorder = RoundRecorder(ResultsWriter(out, config.to_dict()), lm.evaluate, metered, config.num_server_rounds,
+                             language_model=True)
+    strategy: Strategy = build_strategy(config, train_metrics_aggr_fn=recorder.aggregate_train,
+                                        evaluate_metrics_aggr_fn=recorder.aggregate_evaluate)
+    strategy, _ = layer_strategy(strategy, config, num_nodes=len(list(grid.get_node_ids())))
+    final = strategy.start(grid=metered, initial_arrays=lm.initial, num_rounds=config.num_server_rounds,
+                           train_config=ConfigRecord(config.to_dict()), evaluate_config=ConfigRecord(config.to_dict()),
+                           evaluate_fn=recorder.evaluate).arrays
+    lm.save(out / "student-adapters.safetensors", final)
     log(INFO, "[fedkd] done: results in %s", out)

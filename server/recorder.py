@@ -9,6 +9,7 @@ round's record, prints it, and rewrites the results files.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from logging import INFO
@@ -82,10 +83,14 @@ class RoundRecorder:
         Supplies byte counts.
     num_rounds : int
         For progress lines.
+    language_model : bool
+        The causal-LM task: also record ``global_perplexity``, the exp of the token-mean loss.
     """
 
-    def __init__(self, writer: ResultsWriter, evaluate_global: GlobalEvaluator, grid: MeteredGrid, num_rounds: int):
+    def __init__(self, writer: ResultsWriter, evaluate_global: GlobalEvaluator, grid: MeteredGrid, num_rounds: int,
+                 *, language_model: bool = False):
         self.writer = writer
+        self.language_model = language_model
         self.evaluate_global = evaluate_global
         self.grid = grid
         self.num_rounds = num_rounds
@@ -163,6 +168,8 @@ class RoundRecorder:
             "error_replies": errors - self._errors,
         }
         record["failures"], record["replies_dropped"] = self.failures()
+        if self.language_model:  # loss is the token-mean cross-entropy, accuracy the next-token accuracy
+            record["global_perplexity"] = math.exp(min(stats.loss, 700.0))
         user = self.user_privacy()
         if user is not None:
             record["user_epsilon"], record["user_delta"] = user
@@ -192,5 +199,7 @@ class RoundRecorder:
         if r.get("failures"):
             line += f" | {len(r['failures'])} site(s) failed or left out: " + "; ".join(
                 f"{site}: {reason}" for site, reason in sorted(r["failures"].items()))
+        if r.get("global_perplexity") is not None:
+            line += f" | held-out perplexity {r['global_perplexity']:.2f}"
         line += f" | {r['round_seconds']:.1f}s"
         log(INFO, line)

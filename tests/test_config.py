@@ -234,3 +234,25 @@ def test_fedkd_config_compression_with_server_side_client_dp_is_accepted(mode: s
     # The server decodes before it clips (server/compression_strategy.py), so the clipping bound holds.
     config = FedKDConfig.from_mapping({"update-compression": "int8", "client-dp": mode})
     assert (config.update_compression, config.client_dp) == ("int8", mode)
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"task": "translation"}, "task"),
+        ({"task": "causal-lm"}, "dataset"),
+        ({"task": "causal-lm", "dataset": "bbc-news", "local-dp": True}, "local-dp"),
+        ({"lora-rank": 0}, "lora-rank"),
+        ({"lora-targets": "q_proj,,v_proj"}, "lora-targets"),
+        ({"lm-sequence-length": 1}, "lm-sequence-length"),
+        ({"kd-top-k": -1}, "kd-top-k"),
+    ],
+)
+def test_config_causal_lm_bad_value_raises_naming_key(values: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        FedKDConfig.from_mapping(values)
+
+
+def test_config_causal_lm_on_bbc_news_accepted() -> None:
+    config = FedKDConfig.from_mapping({"task": "causal-lm", "dataset": "bbc-news", "kd-top-k": 32})
+    assert config.task == "causal-lm" and config.kd_top_k == 32

