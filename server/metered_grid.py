@@ -1,16 +1,17 @@
-"""A Grid that counts the bytes of every message the server sends and receives, and orders replies."""
+"""A Grid that counts the bytes of every message the server sends and receives (replies handed on in content order)."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable
 
-from flwr.app import Array, ArrayRecord, Message, RecordDict
+from flwr.app import ArrayRecord, Message, RecordDict
 from flwr.proto.node_pb2 import NodeInfo
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 from flwr.superlink.grid.inmemory_grid import InMemoryGrid
+
+from server.reply_order import in_content_order
 
 
 def _value_bytes(value: object) -> int:
@@ -34,32 +35,6 @@ def content_bytes(content: RecordDict) -> int:
         else:
             total += sum(len(k) + _value_bytes(v) for k, v in record.items())
     return total
-
-
-# Reply keys that name the sender: simulated node ids are drawn at random each run; a site id
-# (from the site's data) is stable, but ordering by it would still order replies by sender.
-SENDER_KEYS = frozenset({"node-id", "site-id"})
-
-
-def reply_digest(message: Message) -> bytes:
-    """A digest of a reply's content (or its error): an order for replies that no per-run id decides.
-
-    Simulated node ids are drawn at random each run, so ordering by sender (or by
-    content that names the sender, :data:`SENDER_KEYS`) would change the
-    floating-point sum of an aggregation from run to run.
-    """
-    digest = hashlib.sha256()
-    if not message.has_content():
-        digest.update(repr((message.error.code, message.error.reason)).encode())
-        return digest.digest()
-    for name in sorted(message.content):
-        record = message.content[name]
-        digest.update(name.encode())
-        for key in sorted(set(record) - SENDER_KEYS):
-            value = record[key]
-            digest.update(key.encode())
-            digest.update(value.data if isinstance(value, Array) else repr(value).encode())
-    return digest.digest()
 
 
 class MeteredGrid(Grid):
@@ -108,7 +83,7 @@ class MeteredGrid(Grid):
     def _received(self, messages: Iterable[Message]) -> list[Message]:
         # Replies arrive in completion order; sorting by content makes aggregation (a
         # floating-point sum) independent of which client finished first and of node ids.
-        replies = sorted(messages, key=reply_digest)
+        replies = in_content_order(messages)
         self.bytes_received += sum(content_bytes(m.content) for m in replies if m.has_content())
         self.error_replies += sum(1 for m in replies if m.has_error())
         return replies

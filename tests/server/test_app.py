@@ -257,7 +257,7 @@ def test_round_recorder_keys_epsilon_by_site_id_whatever_the_node_id(tmp_path: P
 
 
 def test_reply_digest_ignores_the_site_id_as_it_ignores_the_node_id() -> None:
-    from server.metered_grid import reply_digest
+    from server.reply_order import reply_digest
 
     def reply(site: int, node: int) -> Message:
         content = _content(0.5, node)
