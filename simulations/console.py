@@ -17,7 +17,7 @@ from typing import Any
 from fedkd.config import FedKDConfig
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-ROUND = re.compile(r"\[fedkd\] round .*")
+ROUND = re.compile(r"\[fedkd\] (round|resuming after round) .*")
 LEVEL = re.compile(r"^(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\s*:\s*")
 
 # Lines known to be harmless, and why (docs/console.md lists them).

@@ -59,3 +59,9 @@ def test_failure_reason_is_the_last_exception_line_of_the_output() -> None:
 
     assert failure_reason(output) == "fedkd.config.ConfigError: kd-alpha=1.5 is not allowed: must be in [0, 1]"
     assert failure_reason("INFO : x\nERROR :     Exit Code: 700\n") == "ERROR :     Exit Code: 700"
+
+
+def test_console_line_a_resumed_run_says_where_it_continues() -> None:
+    line = "\x1b[92mINFO \x1b[0m:      [fedkd] resuming after round 2 of 4 from /r/run\n"
+
+    assert console_line(line) == "[fedkd] resuming after round 2 of 4 from /r/run"
