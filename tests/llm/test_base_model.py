@@ -62,5 +62,5 @@ def test_find_gguf_package_absent_names_llm_extra(monkeypatch: pytest.MonkeyPatc
 def test_require_llm_missing_package_names_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "peft" else real(name))
-    with pytest.raises(ImportError, match=r"'llm' extra \(missing: peft\)"):
+    with pytest.raises(ImportError, match=r"needs the package peft \(extra 'llm'\)"):
         require_llm()
