@@ -20,11 +20,12 @@ from fedkd.compression.codec import Codec
 from fedkd.compression.registry import make_codec
 from fedkd.compression.update import decode_update
 from fedkd.config import FedKDConfig
+from server.wrapped_strategy import WrappedStrategy
 
 COMPRESSION_RECORD = "compression"
 
 
-class CompressionStrategy(Strategy):
+class CompressionStrategy(WrappedStrategy):
     """Wraps ``inner``; decodes the replies' compressed updates into weights before ``inner`` aggregates."""
 
     def __init__(self, inner: Strategy, config: FedKDConfig) -> None:
@@ -33,12 +34,6 @@ class CompressionStrategy(Strategy):
         self.codec: Codec = make_codec(config.update_compression, topk_fraction=config.compression_topk_fraction,
                                        rank=config.compression_rank)
         self.sent: dict[int, dict[str, torch.Tensor]] = {}
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    def summary(self) -> None:
-        self.inner.summary()
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
@@ -75,9 +70,3 @@ class CompressionStrategy(Strategy):
         rest = {key: value for key, value in content.items() if key not in ("arrays", COMPRESSION_RECORD)}
         return RecordDict({"arrays": ArrayRecord(weights), **rest})
 
-    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
-                           grid: Grid) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
-
-    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
-        return self.inner.aggregate_evaluate(server_round, replies)

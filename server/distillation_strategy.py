@@ -23,6 +23,7 @@ from flwr.serverapp.strategy import Strategy
 
 from fedkd.config import FedKDConfig
 from fedkd.distill.schedules import round_values
+from server.wrapped_strategy import WrappedStrategy
 
 # (averaged arrays, client arrays, round) -> refined arrays and the distillation loss
 ServerDistiller = Callable[[ArrayRecord, list[ArrayRecord], int], tuple[ArrayRecord, float]]
@@ -33,20 +34,13 @@ def evaluation_due(server_round: int, config: FedKDConfig) -> bool:
     return server_round % config.evaluate_every == 0 or server_round == config.num_server_rounds
 
 
-class DistillationStrategy(Strategy):
+class DistillationStrategy(WrappedStrategy):
     """Wraps ``inner``; adds scheduled round config and, optionally, server ensemble distillation."""
 
     def __init__(self, inner: Strategy, config: FedKDConfig, distiller: ServerDistiller | None = None) -> None:
         self.inner = inner
         self.config = config
         self.distiller = distiller
-
-    def __getattr__(self, name: str) -> object:
-        # Attributes the round loop reads from a strategy (min_train_nodes, ...) come from the inner one.
-        return getattr(self.inner, name)
-
-    def summary(self) -> None:
-        self.inner.summary()
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
@@ -71,5 +65,3 @@ class DistillationStrategy(Strategy):
             return []
         return self.inner.configure_evaluate(server_round, arrays, config, grid)
 
-    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
-        return self.inner.aggregate_evaluate(server_round, replies)

@@ -26,6 +26,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from fedkd.finite import first_non_finite, non_finite_scalars
+from server.wrapped_strategy import WrappedStrategy
 
 
 def site_of(reply: Message) -> str:
@@ -70,7 +71,7 @@ def reply_problem(reply: Message, shapes: dict[str, tuple[int, ...]] | None) -> 
     return None
 
 
-class ReplyGuard(Strategy):
+class ReplyGuard(WrappedStrategy):
     """Wraps ``inner``; drops bad replies before it aggregates them and records why, per site."""
 
     def __init__(self, inner: Strategy) -> None:
@@ -78,13 +79,6 @@ class ReplyGuard(Strategy):
         self._shapes: dict[str, tuple[int, ...]] | None = None
         self._failures: dict[str, str] = {}
         self._dropped = 0
-
-    def __getattr__(self, name: str) -> object:
-        # Attributes the round loop reads from a strategy (min_train_nodes, ...) come from the inner one.
-        return getattr(self.inner, name)
-
-    def summary(self) -> None:
-        self.inner.summary()
 
     def take(self) -> tuple[dict[str, str], int]:
         """The failures (site -> reason) and the count of dropped replies since the last call."""
@@ -122,10 +116,6 @@ class ReplyGuard(Strategy):
             log(WARNING, "[fedkd] round %s: %s", server_round, self._failures["aggregate"])
             return None, metrics
         return arrays, metrics
-
-    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
-                           grid: Grid) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         return self.inner.aggregate_evaluate(server_round, self._screen("evaluate", replies, None))

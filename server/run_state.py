@@ -33,6 +33,7 @@ from safetensors import safe_open
 from safetensors.torch import save as save_tensors
 
 from fedkd.io import write_atomic
+from server.wrapped_strategy import WrappedStrategy
 
 CHECKPOINT = "checkpoint.safetensors"
 FORMAT = "fedkd-run-state-1"
@@ -182,7 +183,7 @@ def load_run_state(path: Path) -> RunState:
     return RunState(int(state["round"]), arrays, list(state["rounds"]), state["best_accuracy"], state, tensors)
 
 
-class RoundOffset(Strategy):
+class RoundOffset(WrappedStrategy):
     """Wraps ``inner`` so that Flower's loop, which counts from round 1, runs rounds ``offset + 1``, ``offset + 2``, ...
 
     Everything the strategy sees (configure and aggregate hooks, so the clients'
@@ -192,12 +193,6 @@ class RoundOffset(Strategy):
     def __init__(self, inner: Strategy, offset: int) -> None:
         self.inner = inner
         self.offset = offset
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    def summary(self) -> None:
-        self.inner.summary()
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:

@@ -16,7 +16,6 @@ import numpy.typing as npt
 import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 import clients.site
 from clients.app import app
@@ -27,6 +26,7 @@ from fedkd.distill.schedules import round_values
 from fedkd.node_config import NodeConfig
 from fedkd.student import build_student
 from fedkd.teacher import Teacher
+from tests.flower_task import inside_task
 
 NODE_CONFIG = {"partition-id": 0, "num-partitions": 3}
 # node-id is sent too: the server uses it to attribute each site's privacy budget (server/recorder.py);
@@ -68,28 +68,24 @@ def _ask(config: FedKDConfig, kind: str, student: torch.nn.Module) -> Message:
 
 @pytest.fixture(scope="module")
 def exchange(cache_root: Path) -> Iterator[Exchange]:
-    # A Message can only be built inside a task: Message() reads the run and node ids from Flower's
-    # process-wide TaskIdentity, which a SuperNode sets before it runs a ClientApp. Give this process
-    # one for the duration of the module, and put back whatever was there.
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 1, 1
-    _clear_site_caches()
-    # The site's cache is the session's temporary cache folder, where MNIST-1D is already loaded.
-    # The teacher (cnn1d) has parameter names and shapes the student (mlp) lacks.
-    config = FedKDConfig.from_mapping({"teacher-epochs": 2, "local-epochs": 1, "cache-dir": str(cache_root)})
-    try:
-        torch.manual_seed(0)
-        student = build_student(config)
-        train = _ask(config, "train", student)
-        _clear_site_caches()  # the second call re-reads site and teacher (from the disk cache)
-        train_again = _ask(config, "train", student)
-        evaluate = _ask(config, "evaluate", student)
-        site = load_site(config, NodeConfig.from_mapping(NODE_CONFIG))
-        teacher = load_teacher(config, NodeConfig.from_mapping(NODE_CONFIG), site)
-        yield Exchange(config, student, train, train_again, evaluate, site, teacher)
-    finally:
+    # A Message can only be built inside a task (tests/flower_task.py): the module's exchange runs in one.
+    with inside_task():
         _clear_site_caches()
-        TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+        # The site's cache is the session's temporary cache folder, where MNIST-1D is already loaded.
+        # The teacher (cnn1d) has parameter names and shapes the student (mlp) lacks.
+        config = FedKDConfig.from_mapping({"teacher-epochs": 2, "local-epochs": 1, "cache-dir": str(cache_root)})
+        try:
+            torch.manual_seed(0)
+            student = build_student(config)
+            train = _ask(config, "train", student)
+            _clear_site_caches()  # the second call re-reads site and teacher (from the disk cache)
+            train_again = _ask(config, "train", student)
+            evaluate = _ask(config, "evaluate", student)
+            site = load_site(config, NodeConfig.from_mapping(NODE_CONFIG))
+            teacher = load_teacher(config, NodeConfig.from_mapping(NODE_CONFIG), site)
+            yield Exchange(config, student, train, train_again, evaluate, site, teacher)
+        finally:
+            _clear_site_caches()
 
 
 def _replies(exchange: Exchange) -> list[Message]:
@@ -269,9 +265,7 @@ def test_client_causal_lm_train_reply_holds_only_changed_lora_adapters(
         "lm-local-steps": 2, "lm-teacher-steps": 2, "batch-size": 2, "lm-learning-rate": 0.01,
         "lora-rank": 2, "lora-alpha": 4, "cache-dir": str(tmp_path), "student-device": "cpu", "teacher-device": "cpu"})
     sent = adapter_state(make_lora_student(base, rank=2, alpha=4, targets=("q_proj", "v_proj"), seed=0))
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 1, 1
-    try:
+    with inside_task():
         content = RecordDict({"arrays": ArrayRecord(sent),  # type: ignore[arg-type]
                               "config": ConfigRecord({**config.to_dict(), "server-round": 1,
                                                       **round_values(config, 1).to_record()})})
@@ -281,8 +275,6 @@ def test_client_causal_lm_train_reply_holds_only_changed_lora_adapters(
         # Execute
         reply = app(Message(content=content, dst_node_id=1, message_type="train"), context)
         evaluation = app(Message(content=content, dst_node_id=1, message_type="evaluate"), context)
-    finally:
-        TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
 
     # Assert: one array record with exactly the adapter names and shapes, changed by training; scalars only
     assert not reply.has_error() and not evaluation.has_error(), (reply.error, evaluation.error)

@@ -10,30 +10,27 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 import clients.site
 from clients.app import NON_FINITE, SITE_REFUSED, app
 from fedkd.config import FedKDConfig
 from fedkd.distill.schedules import round_values
 from fedkd.student import build_student
+from tests.flower_task import inside_task
 
 NODE_CONFIG = {"partition-id": 1, "num-partitions": 3}
 
 
 @pytest.fixture(autouse=True)
 def task_identity() -> Iterator[None]:
-    # Message() reads the run and node ids from Flower's process-wide TaskIdentity (set by a SuperNode).
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 1, 1
     clients.site._sites.clear()
     clients.site._teachers.clear()
     try:
-        yield
+        with inside_task():
+            yield
     finally:
         clients.site._sites.clear()
         clients.site._teachers.clear()
-        TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
 
 
 def _ask(config: FedKDConfig, kind: str, student: torch.nn.Module,

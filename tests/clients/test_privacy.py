@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 import clients.site
 from clients.app import BUDGET_SPENT, app
@@ -18,19 +17,17 @@ from fedkd.config import FedKDConfig
 from fedkd.distill.schedules import round_values
 from fedkd.privacy.ledger import PrivacyLedger
 from fedkd.student import build_student
+from tests.flower_task import inside_task
 
 NODE = {"partition-id": 0, "num-partitions": 4}
 
 
 @pytest.fixture(autouse=True)
 def task_identity() -> Iterator[None]:
-    # Messages can only be made inside a task; give this process one for the test.
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 7, 1, 1
     clients.site._sites.clear()
     clients.site._teachers.clear()
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+    with inside_task(run_id=7):
+        yield
 
 
 def _config(tmp_path: Path, **overrides: Any) -> FedKDConfig:

@@ -9,7 +9,6 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Strategy
-from flwr.supercore.task_identity import TaskIdentity
 
 from fedkd.compression.fp16 import Fp16Codec
 from fedkd.compression.int8 import Int8Codec
@@ -20,15 +19,13 @@ from fedkd.student import build_student
 from server.app import layer_strategy
 from server.compression_strategy import COMPRESSION_RECORD, CompressionStrategy
 from server.metered_grid import content_bytes
+from tests.flower_task import inside_task
 
 
 @pytest.fixture(autouse=True)
 def task_identity() -> Iterator[None]:
-    # Message() reads the run and node ids from Flower's process-wide TaskIdentity (see tests/clients/test_app.py).
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 1, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+    with inside_task():
+        yield
 
 
 class _Capturing(Strategy):

@@ -11,24 +11,21 @@ import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Strategy
-from flwr.supercore.task_identity import TaskIdentity
 
 from fedkd.config import FedKDConfig
 from fedkd.seeding import seed_everything
 from server.app import layer_strategy
 from server.run_state import CHECKPOINT, Checkpointer, RoundOffset, load_run_state, run_rounds, strategy_layers
 from server.strategy import build_strategy
+from tests.flower_task import inside_task
 
 NODES = (11, 12, 13)
 
 
 @pytest.fixture(autouse=True)
 def task_identity() -> Iterator[None]:
-    # Messages can only be made inside a task; give this process one for the test.
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 7, 1, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+    with inside_task(run_id=7):
+        yield
 
 
 class _Sites(Grid):
