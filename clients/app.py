@@ -11,6 +11,7 @@ records of Flower's SecAgg+ workflow, whose mod masks the reply before it leaves
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
@@ -25,7 +26,9 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from clients.compression import compressed_reply
 from clients.lm_round import lm_evaluate, lm_train
-from clients.local_round import BudgetSpent, current_teacher, train_round
+from clients.local_round import BudgetSpent, current_teacher, teacher_accuracy, train_round
+from clients.privacy import site_id
+from clients.progress import SiteProgress, teacher_summary, train_summary
 from clients.site import load_site
 from clients.site_policy import SITE_REFUSED, SiteRefusal, check_request
 from fedkd.config import FedKDConfig
@@ -126,20 +129,47 @@ def train(msg: Message, context: Context) -> Message:
                        reply_to=msg)
     received = {name: value.detach().clone() for name, value in student.state_dict().items()}
     server_round = int(record.get("server-round", 0))
+    progress = SiteProgress(NodeConfig.from_mapping(context.node_config), server_round, "train")
     try:
-        metrics = train_round(config, context, student, server_round, RoundValues.from_record(record))
+        announce_teacher(config, context, progress)
+        with progress.timed() as elapsed:
+            metrics = train_round(config, context, student, server_round, RoundValues.from_record(record))
     except BudgetSpent as spent:
+        progress.say("refused: %s", spent)
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
     except SiteRefusal as refusal:
+        progress.say("refused: %s", refusal)
         return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
     refusal = non_finite_reply(student, metrics)
     if refusal is not None:
+        progress.say("not sent: %s", refusal)
         return Message(error=Error(code=NON_FINITE, reason=refusal), reply_to=msg)
+    progress.say(train_summary(metrics, elapsed["seconds"], config.dp_delta))
     records: dict[str, ArrayRecord | ConfigRecord] = {"arrays": ArrayRecord(student.state_dict())}
     if config.update_compression != "none":
         records = compressed_reply(config, context, received, student.state_dict(), server_round)
     content = RecordDict({**records, "metrics": MetricRecord(metrics)})
     return Message(content=content, reply_to=msg)
+
+
+def announce_teacher(config: FedKDConfig, context: Context, progress: SiteProgress) -> None:
+    """At a real site, load its data and teacher ahead of the round (kept in this process for the round), saying
+    what the teacher is and how long it took to be ready: a teacher trained at first use takes minutes.
+
+    The site's policy is checked first: a server-sent path is never opened unless the site allows it.
+    """
+    if not progress.enabled:
+        return
+    node = NodeConfig.from_mapping(context.node_config)
+    check_request(config, node)
+    progress.say("loading the site's data and teacher")
+    with progress.timed() as elapsed:
+        site = load_site(config, node)
+        teacher = current_teacher(config, context, site)
+    progress.name_site(site_id(site))
+    scored = teacher_accuracy(site, teacher)
+    progress.say(teacher_summary(teacher.architecture, teacher.source, cast(float, scored["teacher-accuracy"]),
+                                 len(site.test), elapsed["seconds"]))
 
 
 def _train_legacy(msg: Message, context: Context) -> Message:
@@ -178,14 +208,21 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     if config.task == "causal-lm":
         return lm_evaluate(msg, context, config)
     node = NodeConfig.from_mapping(context.node_config)
+    server_round = int(msg.content.config_records.get("config", ConfigRecord()).get("server-round", 0))  # type: ignore[arg-type]
+    progress = SiteProgress(node, server_round, "evaluate")
     try:
         check_request(config, node)
     except SiteRefusal as refusal:
+        progress.say("refused: %s", refusal)
         return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
-    site = load_site(config, node)
-    teacher = current_teacher(config, context, site)
-    student = student_of(msg, config)
-    stats = evaluate(student, site.test, device=resolve_device(config.student_device))
+    with progress.timed() as elapsed:
+        site = load_site(config, node)
+        teacher = current_teacher(config, context, site)
+        student = student_of(msg, config)
+        stats = evaluate(student, site.test, device=resolve_device(config.student_device))
+    progress.name_site(site_id(site))
+    progress.say("global student %.1f%% on the local test split (%d) in %.1f s", 100 * stats.accuracy,
+                 stats.num_examples, elapsed["seconds"])
     metrics = MetricRecord({"num-examples": stats.num_examples, "accuracy": stats.accuracy, "loss": stats.loss})
     if config.client_dp != "none":
         metrics["dp-weight"] = 1

@@ -105,7 +105,7 @@ def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module,
         )
         if features is not None and features.adapter is not None:
             context.state[ADAPTER_KEY] = ArrayRecord(features.adapter.state_dict())
-    return _metrics(stats, config, values, context, extra) | _teacher_accuracy(site, teacher)
+    return _metrics(stats, config, values, context, extra) | teacher_accuracy(site, teacher)
 
 
 def current_teacher(config: FedKDConfig, context: Context, site: SiteData) -> Teacher:
@@ -140,7 +140,7 @@ def _metrics(stats: TrainStats, config: FedKDConfig, values: RoundValues, contex
     return metrics | extra
 
 
-def _teacher_accuracy(site: SiteData, teacher: Teacher) -> Metrics:
+def teacher_accuracy(site: SiteData, teacher: Teacher) -> Metrics:
     """The teacher's accuracy on the local test split and that split's size.
 
     Every reply carries both keys (Flower refuses to aggregate replies whose keys differ);
