@@ -63,6 +63,40 @@ with the error shown (naming the bad value) or handled as shown, and leave nothi
 """
 
 
+PROCESS_FAULTS: tuple[tuple[str, str, str], ...] = (
+    ("A site's SuperNode SIGKILLed mid-round in a deployment, then restarted at once",
+     "The run finishes. The round's record names the dead node's id with the SuperLink's reason (Node "
+     "Unavailable, after its heartbeat timeout: up to 60 s in Flower 1.41); the restarted site (a new node id) "
+     "trains the next rounds and reports its epsilon under the same `site-id`, continuing its ledger.",
+     "tests/e2e/test_supernode_crash.py::test_supernode_killed_mid_round_run_finishes_names_it_and_restarted_site_"
+     "continues_its_epsilon"),
+    ("The ServerApp SIGKILLed after round 2 of a simulation, then `--resume`d",
+     "The resumed run's final student and every round record equal an uninterrupted run's, bit for bit.",
+     "tests/e2e/test_resume.py::test_run_killed_after_round_two_and_resumed_equals_the_uninterrupted_run_bit_for_"
+     "bit"),
+    ("Every site raises during training (a teacher checkpoint with a NaN weight)",
+     "Each site replies error 4003 naming the weight; the record lists every site's reason; the global student "
+     "is kept as it was.",
+     "tests/e2e/test_reliability.py::test_simulation_with_a_nan_teacher_checkpoint_records_every_site_failure_and_"
+     "keeps_the_student"),
+    ("A second run on the same site data",
+     "Each site's epsilon continues from its ledger (keyed by its data), not from zero.",
+     "tests/e2e/test_site_privacy.py::test_second_run_on_the_same_data_continues_each_sites_epsilon"),
+)
+"""Faults of processes, each run end to end (Flower, real processes) by the named test."""
+
+
+PROCESS_INTRO = """
+## Processes that die
+
+A killed process is the other fault a federation meets. These cases run real Flower processes, so they are
+end-to-end tests (marker `e2e`, run by `.ci/run`), not catalogue rows:
+
+| Fault | Outcome | Test |
+|---|---|---|
+"""
+
+
 def _cell(text: str) -> str:
     # Key lists grow with every new key; the page shows that they are listed, not which.
     text = re.sub(r"\b(allowed|known) keys: .*", r"\1 keys: ...", text)
@@ -81,7 +115,8 @@ def render() -> str:
             rows.append(f"| {fault.door} | {_cell(fault.description)} | {outcome} | `{_cell(seen.message)}` |")
     finally:
         logging.getLogger("flwr").disabled = False
-    return INTRO + "\n".join(rows) + "\n"
+    process_rows = [f"| {_cell(fault)} | {_cell(outcome)} | `{test}` |" for fault, outcome, test in PROCESS_FAULTS]
+    return INTRO + "\n".join(rows) + "\n" + PROCESS_INTRO + "\n".join(process_rows) + "\n"
 
 
 def main() -> None:

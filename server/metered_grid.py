@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 
 from flwr.app import ArrayRecord, Message, RecordDict
+from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.proto.node_pb2 import NodeInfo
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
@@ -92,8 +93,26 @@ class MeteredGrid(Grid):
         messages = list(messages)
         self.bytes_sent += sum(content_bytes(m.content) for m in messages if m.has_content())
         if not isinstance(self.inner, InMemoryGrid):
-            return self._received(self.inner.send_and_receive(messages, timeout=timeout))
-        return self._received(poll_replies(self.inner, messages, timeout=timeout))
+            replies = list(self.inner.send_and_receive(messages, timeout=timeout))
+        else:
+            replies = poll_replies(self.inner, messages, timeout=timeout)
+        return self._received(attribute_unavailable(replies, messages))
+
+
+def attribute_unavailable(replies: list[Message], sent: list[Message]) -> list[Message]:
+    """Name the site behind each error reply the SuperLink wrote itself.
+
+    When a SuperNode dies mid-round, the SuperLink answers its message with an error
+    (node unavailable) whose sender is the SuperLink, not the site. Such a reply is
+    given the destination of the message it answers, so the round's ``failures`` name
+    the site that failed, and two dead sites do not share one entry.
+    """
+    destination = {m.metadata.message_id: m.metadata.dst_node_id for m in sent}
+    for reply in replies:
+        node = destination.get(reply.metadata.reply_to_message_id)
+        if reply.has_error() and reply.metadata.src_node_id == SUPERLINK_NODE_ID and node is not None:
+            reply.metadata.__dict__["_src_node_id"] = node  # Metadata has no setter; Flower sets ids the same way
+    return replies
 
 
 def poll_replies(grid: Grid, messages: list[Message], *, timeout: float | None,

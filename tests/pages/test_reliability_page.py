@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pages.reliability_page import PAGE, render
+from pages.paths import ROOT
+from pages.reliability_page import PAGE, PROCESS_FAULTS, render
 from simulations.faults import catalogue
 
 
@@ -11,3 +12,9 @@ def test_reliability_page_is_current_with_the_fault_catalogue() -> None:
 
     assert PAGE.read_text() == page, "docs/reliability.md is stale: run python -m pages.reliability_page"
     assert all(f"| {fault.door} |" in page for fault in catalogue())
+
+
+def test_reliability_page_process_faults_name_tests_that_exist() -> None:
+    for _, _, test in PROCESS_FAULTS:
+        path, name = test.split("::")
+        assert f"def {name}(" in (ROOT / path).read_text(), test

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from flwr.app import Message, Metadata, RecordDict
+from flwr.app import Error, Message, Metadata, RecordDict
+from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 
-from server.metered_grid import poll_replies
+from server.metered_grid import attribute_unavailable, poll_replies
 
 
 def _reply(to: str) -> Message:
@@ -60,3 +61,27 @@ def test_poll_replies_no_messages_returns_without_waiting() -> None:
     grid = _Empty(0)
     assert poll_replies(grid, [], timeout=None) == []  # type: ignore[arg-type]
     assert grid.pulls == 0
+
+
+def _message(message_id: str, src: int, dst: int, reply_to: str = "", error: bool = False) -> Message:
+    metadata = Metadata(run_id=1, message_id=message_id, src_node_id=src, dst_node_id=dst,
+                        reply_to_message_id=reply_to, group_id="", created_at=0.0, ttl=10.0, message_type="train")
+    if error:
+        return Message(metadata=metadata, error=Error(code=ErrorCode.NODE_UNAVAILABLE, reason="node unavailable"))
+    return Message(metadata=metadata, content=RecordDict())
+
+
+def test_attribute_unavailable_superlink_error_reply_names_the_dead_site_others_unchanged() -> None:
+    # Prepare: three messages to sites 11, 12, 13; site 12 died, so the SuperLink (node 1) answered for it;
+    # site 13 sent its own error.
+    sent = [_message(f"m{node}", SUPERLINK_NODE_ID, node) for node in (11, 12, 13)]
+    replies = [_message("r11", 11, SUPERLINK_NODE_ID, "m11"),
+               _message("", SUPERLINK_NODE_ID, SUPERLINK_NODE_ID, "m12", error=True),
+               _message("r13", 13, SUPERLINK_NODE_ID, "m13", error=True)]
+
+    # Execute
+    attributed = attribute_unavailable(replies, sent)
+
+    # Assert
+    assert [r.metadata.src_node_id for r in attributed] == [11, 12, 13]
+    assert attributed[1].error.reason == "node unavailable"
