@@ -31,9 +31,9 @@ def holder() -> Iterator[subprocess.Popen[str]]:
 def test_tree_memory_with_a_child_holding_memory_counts_the_child(holder: subprocess.Popen[str]) -> None:
     # Prepare
     me = psutil.Process()
+    own = me.memory_info().rss
     # Execute
     tree = scale.tree_memory(me)
-    own = me.memory_info().rss
     # Assert: the tree holds this process and, beyond it, the child's written megabytes
     assert tree - own >= HELD_MB * 2**20
     assert scale.tree_memory(psutil.Process(holder.pid)) >= HELD_MB * 2**20
