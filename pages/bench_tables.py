@@ -1,9 +1,10 @@
 """Render the measured tables of hand-written pages from the benchmarks' JSON, between marker comments.
 
 ``python -m pages.bench_tables`` rewrites, in ``docs/scale.md``, the simulation-overhead table
-(``bench/results/simulation_overhead*.json``) and, in ``docs/first-hour.md``, the install-size table
-(``bench/results/install_size.json``), so that no measured number in those pages is typed by hand.
-A test fails when a page differs from what this writes.
+(``bench/results/simulation_overhead*.json``), the site-count table (``bench/results/scale.json``) and
+the delivery-sweep table (``bench/results/delivery_sweep.json``), and, in ``docs/first-hour.md``, the
+install-size table (``bench/results/install_size.json``), so that no measured number in those pages is
+typed by hand. A test fails when a page differs from what this writes.
 """
 
 from __future__ import annotations
@@ -55,8 +56,50 @@ def install_table() -> str:
     return "\n".join(rows)
 
 
+SCALE_SITES = (10, 100, 1000, 10000)
+
+
+def scale_table(document: dict[str, Any] | None = None) -> str:
+    """One row per site count of ``bench/results/scale.json``; a count not measured says why."""
+    document = _load("scale.json") if document is None else document
+    by_count = {row["num_supernodes"]: row for row in document["rows"]}
+    rows = ["| sites | sampled per round | rounds | wall (min) | teachers (s) | start-up (s) | in rounds (s) | "
+            "round 1 (s) | median round (s) | peak RSS, tree (MB) | peak PSS, tree (MB) | final accuracy | "
+            "load average (1 min) | nice |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for count in sorted({*SCALE_SITES, *by_count}):
+        row = by_count.get(count)
+        if row is None or "skipped" in row:
+            reason = row["skipped"] if row else "not measured yet"
+            rows.append(f"| {count:,} | not run: {reason} |" + " |" * 12)
+            continue
+        load = row["load_average_1min_before_after"]
+        rows.append(f"| {count:,} | {row['sampled_per_round']} | {row['rounds']} | {row['wall_seconds'] / 60:.1f} | "
+                    f"{row['teacher_seconds']:.0f} | {row['startup_seconds']:.0f} | {row['round_seconds_total']:.0f} | "
+                    f"{row['round_seconds_first']:.1f} | {row['round_seconds_median']:.1f} | "
+                    f"{row['peak_rss_mb']:,.0f} | {row['peak_pss_mb']:,.0f} | {row['final_global_accuracy']:.4f} | "
+                    f"{load[0]:.1f} / {load[1]:.1f} | {row['niceness']} |")
+    return "\n".join(rows)
+
+
+def delivery_sweep_table(document: dict[str, Any] | None = None) -> str:
+    """One row per site count of ``bench/results/delivery_sweep.json``."""
+    document = _load("delivery_sweep.json") if document is None else document
+    rows = ["| sites | messages in flight | one sweep (CPU s) | one sweep (wall s) | nodes timed | "
+            "load average (1 min) |",
+            "|---|---|---|---|---|---|"]
+    for row in document["rows"]:
+        timed = f"{row['nodes_swept']:,} of {row['num_supernodes']:,}" if row["sweep_extrapolated"] else "all"
+        rows.append(f"| {row['num_supernodes']:,} | {row['messages_in_flight']:,} | "
+                    f"{row['sweep_cpu_seconds_median']:.4g} | {row['sweep_seconds_median']:.4g} | {timed} | "
+                    f"{row['load_average_1min']:.1f} |")
+    return "\n".join(rows)
+
+
 TABLES: dict[str, tuple[Path, Callable[[], str]]] = {
     "overhead": (DOCS / "scale.md", overhead_table),
+    "scale": (DOCS / "scale.md", scale_table),
+    "delivery-sweep": (DOCS / "scale.md", delivery_sweep_table),
     "install-size": (DOCS / "first-hour.md", install_table),
 }
 

@@ -141,6 +141,23 @@ def run_status(run_id: str, env: dict[str, str]) -> str:
     return str(runs[0]["status"]) if runs else "unknown"
 
 
+def simulation_env(home: Path, *, verbose: bool = False, ray_address: str | None = None,
+                   environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the private SuperLink and ``flwr run``: Flower's switches, ``FLWR_HOME``, the Ray cluster.
+
+    Flower's simulation calls ``ray.init()`` without an address, which joins the Ray cluster
+    named by ``RAY_ADDRESS`` or, failing that, the last one ``ray start`` left on this machine.
+    ``ray_address`` (``host:port`` of a running cluster's head) is put in ``RAY_ADDRESS``; without
+    it a ``RAY_ADDRESS`` already set is kept, and otherwise it is ``local``, so that the run starts
+    its own Ray instance instead of joining a cluster someone else started.
+    """
+    environ = os.environ if environ is None else environ
+    # The SuperLink starts flower-superexec by name: put this interpreter's scripts first on PATH.
+    path = os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", "")])
+    return {**environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path, "FEDKD_VERBOSE": str(int(verbose)),
+            "RAY_ADDRESS": ray_address or environ.get("RAY_ADDRESS") or "local"}
+
+
 def run_simulation(
     *,
     num_supernodes: int = 10,
@@ -152,6 +169,7 @@ def run_simulation(
     client_gpus: float | None = None,
     prepare_teachers: bool = False,
     verbose: bool = False,
+    ray_address: str | None = None,
 ) -> Path:
     """Run the app with ``flwr run`` on a private SuperLink; return the results folder.
 
@@ -179,6 +197,9 @@ def run_simulation(
         that round 1 does not wait for teacher training.
     verbose : bool
         Echo every line of Flower's output, not only fedkd's round lines and warnings.
+    ray_address : str, optional
+        ``host:port`` of a running Ray cluster's head (``ray start --head``) to run the clients
+        on, across its nodes; default: a Ray instance of the run's own (:func:`simulation_env`).
 
     Raises
     ------
@@ -200,9 +221,7 @@ def run_simulation(
                 workers=resources.concurrent(cpus=cpus, gpus=gpus),
                 gpus=visible_gpus() or tuple(str(i) for i in range(gpus)), echo=echo)
     home = Path(tempfile.mkdtemp(prefix="fedkd-flwr-"))
-    # The SuperLink starts flower-superexec by name: put this interpreter's scripts first on PATH.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(home), "PATH": path, "FEDKD_VERBOSE": str(int(verbose))}
+    env = simulation_env(home, verbose=verbose, ray_address=ray_address)
     federation = f"num-supernodes={num_supernodes} {resources.federation_config()}"
     command = [_bin("flwr"), "run", str(app_dir), CONNECTION, "--stream", "--federation-config", federation]
     if run_config:
@@ -329,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "by as many clients as there are CPUs for, 0 without GPUs")
     parser.add_argument("--prepare-teachers", action=argparse.BooleanOptionalAction, default=True,
                         help="train or load every site's teacher before round 1, in parallel (default on)")
+    parser.add_argument("--ray-address", default=None,
+                        help="host:port of a running Ray cluster's head to run the clients on (see docs/scale.md); "
+                             "default: a Ray instance of the run's own")
     parser.add_argument("--verbose", action="store_true", help="show all of Flower's output")
     parser.add_argument("--list-keys", action="store_true", help="print every config key and its default, then exit")
     parser.add_argument("--resume", type=Path, default=None,
@@ -364,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         folder = run_simulation(num_supernodes=args.num_supernodes, run_config=plan.run_config,
                                 client_cpus=args.client_cpus, client_gpus=args.client_gpus,
-                                prepare_teachers=args.prepare_teachers, verbose=args.verbose)
+                                prepare_teachers=args.prepare_teachers, verbose=args.verbose,
+                                ray_address=args.ray_address)
     except ValueError as error:  # resources the machine does not have
         print(f"fedkd: error: {error}", file=sys.stderr)
         return 2

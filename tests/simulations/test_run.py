@@ -75,3 +75,41 @@ def test_resume_config_that_does_not_resolve_back_to_itself_is_refused_naming_th
 
     with pytest.raises(ValueError, match="keys partitioner"):
         resume_config(tmp_path / "r")
+
+
+def test_simulation_env_with_a_ray_address_names_it_for_flowers_ray_init(tmp_path: Path) -> None:
+    from simulations.run import simulation_env
+
+    env = simulation_env(tmp_path, ray_address="127.0.0.1:6379", environ={"PATH": "/bin", "RAY_ADDRESS": "x:1"})
+    assert env["RAY_ADDRESS"] == "127.0.0.1:6379"
+    assert env["FLWR_HOME"] == str(tmp_path)
+    assert env["PATH"].endswith("/bin")
+
+
+def test_simulation_env_without_an_address_keeps_the_users_or_starts_its_own_ray(tmp_path: Path) -> None:
+    from simulations.run import simulation_env
+
+    assert simulation_env(tmp_path, environ={"RAY_ADDRESS": "10.0.0.2:6379"})["RAY_ADDRESS"] == "10.0.0.2:6379"
+    # Not the cluster `ray start` may have left on the machine: a Ray instance of the run's own.
+    assert simulation_env(tmp_path, environ={})["RAY_ADDRESS"] == "local"
+    assert simulation_env(tmp_path, environ={"RAY_ADDRESS": ""})["RAY_ADDRESS"] == "local"
+
+
+def test_main_ray_address_flag_reaches_the_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare
+    import simulations.run as harness
+
+    seen: dict[str, object] = {}
+
+    def fake_run_simulation(**kwargs: object) -> Path:
+        seen.update(kwargs)
+        raise harness.SimulationFailed("not run in this test")
+
+    monkeypatch.setattr(harness, "run_simulation", fake_run_simulation)
+    monkeypatch.setattr(harness, "write_resolved_experiment", lambda plan: None)
+    # Execute
+    code = harness.main(["--ray-address", "127.0.0.1:6379", "--no-prepare-teachers", "--num-supernodes", "3"])
+    # Assert
+    assert code == 1
+    assert seen["ray_address"] == "127.0.0.1:6379"
+    assert seen["num_supernodes"] == 3
