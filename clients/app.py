@@ -26,6 +26,7 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 from clients.compression import compressed_reply
 from clients.lm_round import lm_evaluate, lm_train
 from clients.local_round import BudgetSpent, current_teacher, train_round
+from clients.privacy import site_id
 from clients.site import load_site
 from clients.site_policy import SITE_REFUSED, SiteRefusal, check_request
 from fedkd.config import FedKDConfig
@@ -186,7 +187,8 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     teacher = current_teacher(config, context, site)
     student = student_of(msg, config)
     stats = evaluate(student, site.test, device=resolve_device(config.student_device))
-    metrics = MetricRecord({"num-examples": stats.num_examples, "accuracy": stats.accuracy, "loss": stats.loss})
+    metrics = MetricRecord({"num-examples": stats.num_examples, "accuracy": stats.accuracy, "loss": stats.loss,
+                            "site-id": site_id(site)})  # the server's per-site accuracy curves
     if config.client_dp != "none":
         metrics["dp-weight"] = 1
     metrics["teacher-accuracy"], metrics["agreement"] = 0.0, 0.0

@@ -1,0 +1,111 @@
+"""``fedkd compare RUN [RUN ...] [--metric global_accuracy] [--out compare.png]``: runs side by side in one plot.
+
+Each run is a results folder (the one holding ``results.json``); the plot has one line per
+run, the metric against the round, labelled with the run's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cli.student_file import CommandError
+from fedkd.io import write_atomic
+from fedkd.results import read_results
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the command's options."""
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run's results folder")
+    parser.add_argument("--metric", default="global_accuracy",
+                        help="a round-record key of results.json (default global_accuracy)")
+    parser.add_argument("--out", type=Path, default=Path("compare.png"), help="the PNG to write (default compare.png)")
+
+
+def numeric_keys(rounds: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Round-record keys holding a number in some round (the metrics a run can be compared on)."""
+    return sorted({k for r in rounds for k, v in r.items()
+                   if k != "round" and isinstance(v, int | float) and not isinstance(v, bool)})
+
+
+def load_run(folder: Path) -> tuple[str, list[dict[str, Any]]]:
+    """A run's name (its ``run-name``, else its folder's name) and its round records.
+
+    Raises
+    ------
+    CommandError
+        If ``folder`` holds no readable fedkd ``results.json``.
+    """
+    file = folder / "results.json" if folder.is_dir() else folder
+    if not file.is_file():
+        raise CommandError(f"{folder} is not a run: it holds no results.json")
+    try:
+        document = read_results(file)
+    except ValueError as error:  # includes JSON decode errors
+        raise CommandError(f"{folder} is not a run: {error}") from error
+    name = str(document["config"].get("run-name") or file.parent.name)
+    return name, list(document["rounds"])
+
+
+def series(rounds: Sequence[Mapping[str, Any]], metric: str) -> tuple[list[int], list[float]]:
+    """Rounds and values of ``metric`` where a round has it (``"inf"`` read as infinity)."""
+    points = [(int(r["round"]), float(r[metric])) for r in rounds
+              if r.get(metric) is not None and not isinstance(r[metric], bool | Mapping | list)]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def compare_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], metric: str) -> Any:
+    """One line per run: ``metric`` against the round, labelled with the run's name."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    for name, rounds in runs:
+        xs, ys = series(rounds, metric)
+        axes.plot(xs, [y if math.isfinite(y) else math.nan for y in ys], "o-", markersize=3, label=name)
+    axes.set_xlabel("round")
+    axes.set_ylabel(metric)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.set_title(f"{metric}, {len(runs)} runs", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def compare(folders: Sequence[Path], metric: str, out: Path) -> list[str]:
+    """Plot ``metric`` of every run into ``out`` (written atomically); return the runs' names.
+
+    Raises
+    ------
+    CommandError
+        If a folder is not a run, or a run's records lack ``metric`` (the message lists the metrics it has).
+    """
+    runs = [load_run(folder) for folder in folders]
+    for folder, (name, rounds) in zip(folders, runs, strict=True):
+        if not series(rounds, metric)[0]:
+            raise CommandError(f"--metric {metric}: run {name} ({folder}) has no such values; "
+                               f"its metrics: {', '.join(numeric_keys(rounds))}")
+    buffer = io.BytesIO()
+    compare_figure(runs, metric).savefig(buffer, format="png", dpi=100)
+    write_atomic(out, buffer.getvalue())
+    return [name for name, _ in runs]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the comparison plot; 2 on bad input."""
+    try:
+        names = compare(args.runs, args.metric, args.out)
+    except CommandError as error:
+        print(f"fedkd compare: {error}", file=sys.stderr)
+        return 2
+    print(f"fedkd compare: {args.metric} of {', '.join(names)} -> {args.out}")
+    return 0
