@@ -201,12 +201,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path, help="the sweep file (YAML)")
     parser.add_argument("--output", type=Path, default=Path("results") / "sweeps")
     parser.add_argument("--workers", type=int, default=None, help="simulations at once (default: the file's)")
+    parser.add_argument("--list", action="store_true",
+                        help="run nothing: print each cell, its run folder and whether a finished run is there")
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.file)
     except (ValueError, OSError) as error:
         print(f"sweep: {error}", file=sys.stderr)
         return 2
+    if args.list:
+        runs = args.output.resolve() / spec.name / "runs"
+        for cell in spec.cells():
+            values = placed(cell.values, runs)
+            state = "finished" if finished_run(values) is not None else "to run"
+            print(f"{cell.label} | seed {cell.seed} | {runs / values['run-name']} | {state}")
+        return 0
     table = run_sweep(spec, args.output.resolve(), workers=args.workers)
     print(markdown(table, spec.metric, row_labels(spec)[0]), end="")
     print(f"[sweep] saved {args.output / spec.name / 'sweep.md'}")

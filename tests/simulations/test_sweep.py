@@ -134,3 +134,18 @@ def test_run_sweep_named_rows_in_settings_compare_each_row_within_its_setting(
     assert "| iid / CE | 1 | 0.5000 | 0.5000 to 0.5000 | baseline |" in text
     assert "| dir / CE | 1 | 0.6000 | 0.6000 to 0.6000 | baseline |" in text
     assert "-0.1500 (-0.1500 to -0.1500, 1 seeds) vs iid / KD |" in text
+
+
+def test_main_list_prints_each_cell_and_whether_it_finished_running_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, {**SPEC, "seeds": [0], "grid": {"kd-alpha": [0.3, 1.0]}, "baseline": {"kd-alpha": 1.0}})
+    spec = load_spec(path)
+    _finish(run_values(spec, {"kd-alpha": 1.0}, 0, tmp_path / "out" / "s" / "runs"), 0.5)
+    monkeypatch.setattr(simulations.sweep, "run_simulation", lambda **_: pytest.fail("--list must not run"))
+
+    code = simulations.sweep.main([str(path), "--output", str(tmp_path / "out"), "--list"])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(lines) == 2
+    assert lines[0].startswith("kd-alpha=0.3 | seed 0 | ") and lines[0].endswith(" | to run")
+    assert lines[1].startswith("kd-alpha=1.0 | seed 0 | ") and lines[1].endswith(" | finished")
