@@ -1,7 +1,8 @@
 """``fedkd compare RUN [RUN ...] [--metric global_accuracy] [--out compare.png]``: runs side by side in one plot.
 
 Each run is a results folder (the one holding ``results.json``); the plot has one line per
-run, the metric against the round, labelled with the run's name.
+run, the metric against the round, labelled with the run's name and the config values in
+which the runs differ.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ def numeric_keys(rounds: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def load_run(folder: Path) -> tuple[str, list[dict[str, Any]]]:
-    """A run's name (its ``run-name``, else its folder's name) and its round records.
+    """A run's name (its ``run-name``, else its folder's name) and its round records (see :func:`read_run`)."""
+    name, _, rounds = read_run(folder)
+    return name, rounds
+
+
+def read_run(folder: Path) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """A run's name (its ``run-name``, else its folder's name), its config and its round records.
 
     Raises
     ------
@@ -49,7 +56,21 @@ def load_run(folder: Path) -> tuple[str, list[dict[str, Any]]]:
     except ValueError as error:  # includes JSON decode errors
         raise CommandError(f"{folder} is not a run: {error}") from error
     name = str(document["config"].get("run-name") or file.parent.name)
-    return name, list(document["rounds"])
+    return name, dict(document["config"]), list(document["rounds"])
+
+
+# Config keys that say where a run went, not what it ran.
+PLACE_KEYS = ("output-dir", "run-name", "resume-from")
+
+
+def labels(runs: Sequence[tuple[str, Mapping[str, Any]]], most: int = 4) -> list[str]:
+    """Each run's name, followed by the config values in which the runs differ (at most ``most`` of them).
+
+    A sweep names its runs by a digest of their config (``run-3f2a...``): the differing values say which is which.
+    """
+    keys = sorted({k for _, config in runs for k in config} - set(PLACE_KEYS))
+    differing = [k for k in keys if len({repr(config.get(k)) for _, config in runs}) > 1][:most]
+    return [" ".join([name, *(f"{k}={config.get(k)}" for k in differing)]) for name, config in runs]
 
 
 def series(rounds: Sequence[Mapping[str, Any]], metric: str) -> tuple[list[int], list[float]]:
@@ -82,22 +103,24 @@ def compare_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], metr
 
 
 def compare(folders: Sequence[Path], metric: str, out: Path) -> list[str]:
-    """Plot ``metric`` of every run into ``out`` (written atomically); return the runs' names.
+    """Plot ``metric`` of every run into ``out`` (written atomically); return the lines' labels.
 
     Raises
     ------
     CommandError
         If a folder is not a run, or a run's records lack ``metric`` (the message lists the metrics it has).
     """
-    runs = [load_run(folder) for folder in folders]
-    for folder, (name, rounds) in zip(folders, runs, strict=True):
+    read = [read_run(folder) for folder in folders]
+    for folder, (name, _, rounds) in zip(folders, read, strict=True):
         if not series(rounds, metric)[0]:
             raise CommandError(f"--metric {metric}: run {name} ({folder}) has no such values; "
                                f"its metrics: {', '.join(numeric_keys(rounds))}")
+    names = labels([(name, config) for name, config, _ in read])
     buffer = io.BytesIO()
-    compare_figure(runs, metric).savefig(buffer, format="png", dpi=100)
+    compare_figure([(n, rounds) for n, (_, _, rounds) in zip(names, read, strict=True)], metric).savefig(
+        buffer, format="png", dpi=100)
     write_atomic(out, buffer.getvalue())
-    return [name for name, _ in runs]
+    return names
 
 
 def run(args: argparse.Namespace) -> int:

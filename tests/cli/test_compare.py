@@ -13,8 +13,9 @@ from cli.student_file import CommandError
 from fedkd.results import ResultsWriter
 
 
-def _run(folder: Path, name: str, accuracies: list[float]) -> Path:
-    writer = ResultsWriter(folder, {"run-name": name}, tensorboard=False)
+def _run(folder: Path, name: str, accuracies: list[float], **config: object) -> Path:
+    writer = ResultsWriter(folder, {"run-name": name, "output-dir": str(folder.parent), **config},
+                           tensorboard=False)
     for index, accuracy in enumerate(accuracies):
         writer.append({"round": index, "global_accuracy": accuracy, "global_loss": 1.0 - accuracy,
                        "round_seconds": 0.5, "failures": {}}, final=index == len(accuracies) - 1)
@@ -47,7 +48,7 @@ def test_compare_command_writes_a_png_and_names_the_runs(tmp_path: Path, capsys:
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in out.parent.iterdir()] == ["compare.png"]  # nothing half-written beside it
-    assert "global_loss of kd, ce" in capsys.readouterr().out
+    assert "global_loss of kd, ce" in capsys.readouterr().out  # the same config: labelled by name alone
 
 
 def test_compare_folder_that_is_not_a_run_is_named_and_nothing_is_written(
@@ -85,3 +86,12 @@ def test_compare_metric_absent_lists_the_metrics_the_run_has(tmp_path: Path) -> 
 def test_compare_run_without_run_name_is_labelled_by_its_folder(tmp_path: Path) -> None:
     folder = _run(tmp_path / "20260101-120000", "", [0.2])
     assert load_run(folder)[0] == "20260101-120000"
+
+
+def test_compare_labels_runs_by_name_and_the_config_values_they_differ_in(tmp_path: Path) -> None:
+    first = _run(tmp_path / "run-1a2b", "run-1a2b", [0.1, 0.5], **{"kd-alpha": 0.5, "seed": 0, "dataset": "m"})
+    second = _run(tmp_path / "run-3c4d", "run-3c4d", [0.1, 0.4], **{"kd-alpha": 1.0, "seed": 1, "dataset": "m"})
+
+    names = compare([first, second], "global_accuracy", tmp_path / "compare.png")
+
+    assert names == ["run-1a2b kd-alpha=0.5 seed=0", "run-3c4d kd-alpha=1.0 seed=1"]
