@@ -96,9 +96,8 @@ def compare_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], metr
     axes.set_ylabel(metric)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))  # below the plot: labels are long
     axes.set_title(f"{metric}, {len(runs)} runs", fontsize=10)
-    figure.tight_layout()
     return figure
 
 
@@ -118,7 +117,7 @@ def compare(folders: Sequence[Path], metric: str, out: Path) -> list[str]:
     names = labels([(name, config) for name, config, _ in read])
     buffer = io.BytesIO()
     compare_figure([(n, rounds) for n, (_, _, rounds) in zip(names, read, strict=True)], metric).savefig(
-        buffer, format="png", dpi=100)
+        buffer, format="png", dpi=100, bbox_inches="tight")
     write_atomic(out, buffer.getvalue())
     return names
 
