@@ -86,6 +86,8 @@ class EventLog:
 
     The file is opened at the first record and closed by :meth:`close`; a record
     after that opens a new file in the same folder (TensorBoard reads them as one run).
+    A new file supersedes what earlier files hold from its first round on, so a run
+    resumed from a checkpoint shows each round once.
 
     Parameters
     ----------
@@ -99,12 +101,14 @@ class EventLog:
 
     def append(self, record: Mapping[str, Any]) -> None:
         """Write every number of ``record`` at step ``record["round"]``, then flush to disk."""
+        step = int(record["round"])
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._writer = SummaryWriter(log_dir=str(self.directory))
-        step = int(record["round"])
+            # A resumed run starts again after its checkpoint: TensorBoard drops what an earlier file
+            # holds from this step on (rounds recorded after the last checkpoint, before a crash).
+            self._writer = SummaryWriter(log_dir=str(self.directory), purge_step=step)
         for tag, value in scalars(record).items():
             self._writer.add_scalar(tag, value, global_step=step)
         self._writer.flush()

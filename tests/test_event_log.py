@@ -101,3 +101,21 @@ def test_results_writer_tensorboard_off_writes_no_event_files(tmp_path: Path) ->
     writer = ResultsWriter(tmp_path, {}, plot_interval=1e9, tensorboard=False)
     writer.append(ROUNDS[0], final=True)
     assert not (tmp_path / "tensorboard").exists()
+
+
+def test_event_log_resumed_after_a_checkpoint_shows_each_round_once_with_its_new_value(tmp_path: Path) -> None:
+    # Prepare: a run wrote rounds 0 to 2, then crashed; its checkpoint holds round 1.
+    crashed = EventLog(tmp_path)
+    for record in ROUNDS:
+        crashed.append(record)
+    crashed.close()
+
+    # Execute: the resumed run records round 2 again (another value), then round 3.
+    resumed = EventLog(tmp_path)
+    resumed.append({**ROUNDS[2], "global_accuracy": 0.55})
+    resumed.append({**ROUNDS[2], "round": 3, "global_accuracy": 0.6})
+    resumed.close()
+
+    # Assert
+    assert _read(tmp_path)["global/global_accuracy"] == [(0, pytest.approx(0.1)), (1, pytest.approx(0.4)),
+                                                         (2, pytest.approx(0.55)), (3, pytest.approx(0.6))]
