@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "site": ("cli.site", "Prepare and check a site's data and teacher before it joins a federation."),
     "evaluate": ("cli.evaluate", "Score a saved student on a dataset's test split or an .npz file."),
     "export": ("cli.export", "Export a saved student to TorchScript or ONNX, checked to predict the same."),
+    "compare": ("cli.compare", "Plot one metric of several runs against the round, one line per run."),
 }
 
 

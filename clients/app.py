@@ -223,7 +223,8 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     progress.name_site(site_id(site))
     progress.say("global student %.1f%% on the local test split (%d) in %.1f s", 100 * stats.accuracy,
                  stats.num_examples, elapsed["seconds"])
-    metrics = MetricRecord({"num-examples": stats.num_examples, "accuracy": stats.accuracy, "loss": stats.loss})
+    metrics = MetricRecord({"num-examples": stats.num_examples, "accuracy": stats.accuracy, "loss": stats.loss,
+                            "site-id": site_id(site)})  # the server's per-site accuracy curves
     if config.client_dp != "none":
         metrics["dp-weight"] = 1
     metrics["teacher-accuracy"], metrics["agreement"] = 0.0, 0.0

@@ -4,7 +4,8 @@
 holds the same rounds, one row each; ``config.yaml`` is the resolved config;
 ``accuracy.png`` plots accuracy and loss per round under a title naming the run (redrawn at most every
 ``plot_interval`` seconds while the run goes on, and after its last round). Every file is replaced
-whole (written beside its target, then renamed), so a reader never sees half of one.
+whole (written beside its target, then renamed), so a reader never sees half of one. The same
+records go, every round, to TensorBoard event files under ``tensorboard/`` (:mod:`fedkd.event_log`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from fedkd.event_log import EventLog, open_event_log
 from fedkd.io import write_atomic
 
 if TYPE_CHECKING:
@@ -169,10 +171,15 @@ class ResultsWriter:
         The resolved config, stored with the results.
     plot_interval : float
         Least seconds between two plots while a run goes on; 0 plots every round.
+    tensorboard : bool
+        Also append each record to TensorBoard event files under ``directory/tensorboard``
+        (skipped, with one logged warning, where the ``tensorboard`` package is missing).
     """
 
-    def __init__(self, directory: Path, config: Mapping[str, Any], *, plot_interval: float = 30.0):
+    def __init__(self, directory: Path, config: Mapping[str, Any], *, plot_interval: float = 30.0,
+                 tensorboard: bool = True):
         self.directory = directory
+        self.events: EventLog | None = open_event_log(directory) if tensorboard else None
         self.config = dict(config)
         self.rounds: list[Record] = []
         self.plot_interval = plot_interval
@@ -187,6 +194,10 @@ class ResultsWriter:
         document = {"config": self.config, "rounds": self.rounds}
         write_atomic(self.directory / "results.json", json.dumps(document, indent=2).encode())
         write_atomic(self.directory / "results.csv", rounds_csv(self.rounds).encode())
+        if self.events is not None:
+            self.events.append(self.rounds[-1])
+            if final:
+                self.events.close()
         due = self._plotted_at is None or time.monotonic() - self._plotted_at >= self.plot_interval
         if final or due:
             self.flush()

@@ -1,7 +1,11 @@
 """Generate ``docs/methods.json`` and ``docs/methods.md``: which distillation method helps, where.
 
-Every row is a federated run through Flower (``simulations.run``) of the same
-student on the same shards; a row differs from "Hinton KD" only in the run-config
+The table's grid is a sweep file, ``simulations/sweeps/methods.yaml``: its rows are
+the methods, its settings the dataset x partitioning column groups, and this page
+runs (or reuses) its cells through the sweep machinery (:mod:`simulations.sweep`),
+so ``python -m simulations.sweep simulations/sweeps/methods.yaml`` and this page run
+the same runs in the same folders. Every row is a federated run through Flower of the
+same student on the same shards; a row differs from "Hinton KD" only in the run-config
 values listed for it. The CE-only rows are the baselines: FedAvg of the student
 trained on labels alone (with all labels, and with the same labels hidden as in the
 hidden-label row). Columns: final and best global accuracy, rounds to reach the
@@ -9,100 +13,56 @@ setting's target accuracy, payload bytes per round, mean and spread (sample
 standard deviation) over seeds. ``docs/results.md`` shows the same table
 (``pages.results_page`` reads ``docs/methods.json``).
 
-Run: ``python -m pages.methods_page [--settings ...] [--seeds ...] [--rounds N] [--methods ...]``.
+Run: ``python -m pages.methods_page [--settings ...] [--seeds ...] [--rounds N] [--methods ...] [--reuse-only]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from importlib.metadata import version
 from typing import Any
 
 from fedkd.io import write_atomic
-from pages.paths import CACHE, ROOT, SWEEP
-from simulations.method_catalog import HINTON_KD, METHODS
-from simulations.run import finished_run, run_or_reuse
+from pages.paths import CACHE, ROOT
+from simulations.run import resolved_config
+from simulations.sweep import run_cells
+from simulations.sweep_spec import Cell, Setting, SweepSpec, load_spec
 
-# Teachers trained elsewhere, on data no client holds: (checkpoint, architecture) per dataset.
+SWEEP_FILE = ROOT / "simulations" / "sweeps" / "methods.yaml"
+# Where the runs go: the sweep command's default output, so either command reuses the other's runs.
+OUTPUT = ROOT / "results" / "sweeps"
+# Teachers trained elsewhere, on data no client holds: (checkpoint, architecture) per dataset; the sweep
+# file's teacher-checkpoint values name these files.
 PRETRAINED = {
     "mnist1d": (CACHE / "pretrained" / "mnist1d-cnn1d-20000.safetensors", "cnn1d"),
     "bbc-news": (CACHE / "pretrained" / "bbc-news-mlp-minilm.safetensors", "mlp"),
 }
 
 
-@dataclass(frozen=True)
-class MethodSetting:
-    """One dataset x partitioning column group of the table."""
-
-    name: str
-    experiment: str
-    target: float
-    overrides: tuple[tuple[str, Any], ...] = ()
-    methods: tuple[str, ...] = ()
-    """Rows run in this setting; empty means every method asked for."""
-    rounds: int = 10
-    """Federated rounds of every run in this setting (``--rounds`` overrides)."""
+@functools.cache
+def methods_sweep() -> SweepSpec:
+    """The methods table's sweep file, parsed and checked."""
+    return load_spec(SWEEP_FILE)
 
 
-SETTINGS = {
-    "mnist1d-dir0.1": MethodSetting("MNIST-1D, Dirichlet(0.1)", "mnist1d-dirichlet.yaml", 0.45,
-                                    (("dirichlet-alpha", 0.1),)),
-    "mnist1d-dir0.5": MethodSetting("MNIST-1D, Dirichlet(0.5)", "mnist1d-dirichlet.yaml", 0.45),
-    "mnist1d-iid": MethodSetting("MNIST-1D, IID", "mnist1d-iid.yaml", 0.45),
-    # Fashion-MNIST runs 5 rounds: a CNN round of 10 sites costs ~9 s here, and the grid is ~130 runs.
-    "fmnist-dir0.1": MethodSetting("Fashion-MNIST, Dirichlet(0.1)", "fashion-mnist-dirichlet.yaml", 0.80,
-                                   (("dirichlet-alpha", 0.1),), rounds=5),
-    "fmnist-dir0.5": MethodSetting("Fashion-MNIST, Dirichlet(0.5)", "fashion-mnist-dirichlet.yaml", 0.80, rounds=5),
-    "fmnist-iid": MethodSetting("Fashion-MNIST, IID", "fashion-mnist-iid.yaml", 0.80, rounds=5),
-    "bbc-dir0.5": MethodSetting("BBC News (text), Dirichlet(0.5)", "bbc-news-dirichlet.yaml", 0.90,
-                                methods=("CE-only FedAvg", "Hinton KD", "pretrained teacher",
-                                         "CE-only, 90% labels hidden", "KD, 90% labels hidden",
-                                         "pretrained teacher, 90% labels hidden")),
-}
-
-# The CE-only row each method is compared with (default: CE-only FedAvg with every label).
-BASELINE_OF = {"KD, 90% labels hidden": "CE-only, 90% labels hidden",
-               "pretrained teacher, 90% labels hidden": "CE-only, 90% labels hidden"}
-# Rows that cannot run in a setting, and why.
-NOT_APPLICABLE = {
-    ("attention transfer", "mnist1d"): "the MLP student has no spatial feature map",
-    ("pretrained teacher", "fashion-mnist"): "no corpus outside the federated data to pretrain on",
-    ("pretrained teacher, 90% labels hidden", "fashion-mnist"): "no corpus outside the federated data to pretrain on",
-    ("FedDF (CE clients + server ensemble distillation)", "bbc-news"): "no proxy set outside the test set",
-    ("attention transfer", "bbc-news"): "the MLP student has no spatial feature map",
-}
-
-
-# Why a row may be missing from a setting: the sweep left it out for its cost.
-NOT_RUN_WHY = {
-    "RKD (distance + angle)": "its angle term costs O(B^3 D) on the default feature layer, for the CNNs the "
-                              "64x14x14 conv map: 170 s a round on Fashion-MNIST here, 20x CE-only",
-}
-
-
-def _dataset(setting: MethodSetting) -> str:
+def _dataset(setting: Setting) -> str:
+    experiment = str(setting.values.get("experiment", ""))
     for dataset in ("mnist1d", "bbc-news"):
-        if setting.experiment.startswith(dataset):
+        if experiment.startswith(dataset):
             return dataset
     return "fashion-mnist"
 
 
-def _values(key: str, method: str, seed: int, rounds: int) -> dict[str, Any]:
-    setting = SETTINGS[key]
-    values: dict[str, Any] = {"experiment": setting.experiment, "cache-dir": str(CACHE),
-                              "output-dir": str(SWEEP / "methods"), "num-server-rounds": rounds, "seed": seed,
-                              **HINTON_KD, **dict(setting.overrides), **METHODS[method]}
-    if method.startswith("pretrained teacher"):
-        values["teacher-checkpoint"] = str(PRETRAINED[_dataset(setting)][0])
-    slug = "".join(c if c.isalnum() else "-" for c in method.lower()).strip("-")
-    values["run-name"] = f"{key}-{slug}-seed{seed}-r{rounds}"
-    return values
+def _cost_note(method: str) -> str | None:
+    """Why a row was left out of a setting for its cost, as the sweep file says."""
+    return next((s.not_run[method] for s in methods_sweep().settings.values() if method in s.not_run), None)
 
 
 def _ensure_pretrained(dataset: str) -> None:
@@ -130,41 +90,51 @@ def summary(rounds: list[dict[str, Any]], target: float) -> dict[str, Any]:
     }
 
 
+def cells_of(keys: list[str], methods: list[str], seeds: list[int], rounds: int | None = None) -> list[Cell]:
+    """The sweep file's cells of these settings, methods and seeds; ``rounds`` overrides each setting's."""
+    cells = [c for c in methods_sweep().cells() if c.setting in keys and c.row in methods and c.seed in seeds]
+    return [replace(c, values={**c.values, "num-server-rounds": rounds}) for c in cells] if rounds else cells
+
+
 def measure(keys: list[str], methods: list[str], seeds: list[int], rounds: int | None = None,
             reuse_only: bool = False) -> dict[str, Any]:
-    """Run (or reuse) every cell; return the per-seed summaries.
+    """Run (or reuse) every cell through the sweep machinery; return the per-seed summaries.
 
     ``rounds`` overrides each setting's own round count. With ``reuse_only`` nothing
     runs: each cell holds the seeds whose runs finished, and a cell with none is left out.
     """
-    table: dict[str, Any] = {}
-    for key in keys:
-        setting = SETTINGS[key]
-        setting_rounds = rounds or setting.rounds
-        # Load (and cache) the dataset once here, so ten client processes do not all compute it.
+    spec = methods_sweep()
+    cells = cells_of(keys, methods, seeds, rounds)
+    if not reuse_only:
         from fedkd.data.registry import load_dataset
 
-        load_dataset(_dataset(setting), data_dir=None, cache_dir=CACHE)
-        cells: dict[str, Any] = {}
-        for method in [m for m in methods if not setting.methods or m in setting.methods]:
-            reason = NOT_APPLICABLE.get((method, _dataset(setting)))
-            if reason:
-                cells[method] = {"not_applicable": reason}
+        for key in dict.fromkeys(c.setting for c in cells):
+            # Load (and cache) the dataset once here, so ten client processes do not all compute it.
+            load_dataset(_dataset(spec.settings[key]), data_dir=None, cache_dir=CACHE)
+        for key in dict.fromkeys(c.setting for c in cells if "teacher-checkpoint" in c.values):
+            _ensure_pretrained(_dataset(spec.settings[key]))
+    done: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = {}
+    for cell, outcome in run_cells(cells, OUTPUT / spec.name / "runs", num_supernodes=spec.num_supernodes,
+                                   reuse_only=reuse_only):
+        if isinstance(outcome, str):
+            print(f"[methods] {cell.label} seed {cell.seed}: {outcome}", flush=True)
+        elif outcome is not None:
+            done.setdefault((cell.setting, cell.row), {})[cell.seed] = outcome
+    table: dict[str, Any] = {}
+    for key in keys:
+        setting = spec.settings[key]
+        setting_rounds = rounds or resolved_config({**spec.base, **setting.values}).num_server_rounds
+        out: dict[str, Any] = {}
+        for method in [m for m in spec.row_table() if m in methods and setting.considers(m)]:
+            if method in setting.not_applicable:
+                out[method] = {"not_applicable": setting.not_applicable[method]}
                 continue
-            if reuse_only:
-                finished = {seed: finished_run(_values(key, method, seed, setting_rounds)) for seed in seeds}
-                done = {seed: rounds_ for seed, rounds_ in finished.items() if rounds_ is not None}
-                if not done:
-                    continue
-            else:
-                if method.startswith("pretrained teacher"):
-                    _ensure_pretrained(_dataset(setting))
-                done = {seed: run_or_reuse(num_supernodes=10, run_config=_values(key, method, seed, setting_rounds))
-                        for seed in seeds}
-            runs = [summary(rounds_, setting.target) for rounds_ in done.values()]
-            cells[method] = {"overrides": METHODS[method], "seeds": list(done), "runs": runs}
-            print(f"[methods] {setting.name} | {method}: final {[round(r['final'], 4) for r in runs]}", flush=True)
-        table[key] = {"setting": setting.name, "target": setting.target, "rounds": setting_rounds, "cells": cells}
+            if (key, method) not in done:
+                continue
+            runs = [summary(rounds_, setting.target or 0.0) for rounds_ in done[key, method].values()]
+            out[method] = {"overrides": spec.row_table()[method], "seeds": list(done[key, method]), "runs": runs}
+            print(f"[methods] {setting.label} | {method}: final {[round(r['final'], 4) for r in runs]}", flush=True)
+        table[key] = {"setting": setting.label, "target": setting.target, "rounds": setting_rounds, "cells": out}
     return table
 
 
@@ -220,7 +190,7 @@ def which_to_use_lines(data: dict[str, Any]) -> list[str]:
         cells, above, total = [], 0, 0
         for part in settings:
             cell = part["cells"].get(method, {})
-            base_name = BASELINE_OF.get(method, "CE-only FedAvg")
+            base_name = methods_sweep().baseline_of(method)
             points = _paired_points(cell, part["cells"].get(base_name, {})) if method != base_name else []
             cells.append(f"{statistics.mean(points):+.1f}" if points else "")
             above += sum(p > 0 for p in points)
@@ -258,18 +228,18 @@ def table_lines(data: dict[str, Any]) -> list[str]:
             reached = [r["rounds_to_target"] for r in runs if r["rounds_to_target"] is not None]
             to_target = (f"{statistics.mean(reached):.1f} ({len(reached)}/{len(runs)} reached)" if reached
                          else f"not reached (0/{len(runs)})")
-            delta = _paired_delta(cell, cells.get(BASELINE_OF.get(method, "CE-only FedAvg"), {}))
+            delta = _paired_delta(cell, cells.get(methods_sweep().baseline_of(method), {}))
             teacher = [r["teacher_accuracy"] for r in runs if r["teacher_accuracy"] is not None]
             agreement = [r["agreement"] for r in runs if r["agreement"] is not None]
             out.append(
                 f"| {method} | {_spread(finals)} | {_spread([r['best'] for r in runs])} | {to_target} | {delta} | "
                 f"{_spread(teacher) if teacher else '-'} | {_spread(agreement) if agreement else '-'} | "
                 f"{statistics.mean(r['bytes_per_round'] for r in runs) / 1e6:.2f} |")
-        setting = SETTINGS.get(key)
-        missing = [m for m in (setting.methods or METHODS) if m not in cells] if setting else []
+        setting = methods_sweep().settings.get(key)
+        missing = [m for m in methods_sweep().row_table() if setting.considers(m) and m not in cells] if setting else []
         if missing:
             out += ["", "Not run in this setting (CPU time): " + "; ".join(
-                f"{m} ({NOT_RUN_WHY[m]})" if m in NOT_RUN_WHY else m for m in missing) + "."]
+                f"{m} ({_cost_note(m)})" if _cost_note(m) else m for m in missing) + "."]
         if fewer := _fewer_seeds(cells):
             out += ["", "Run on fewer seeds than the other rows (CPU time): " + "; ".join(fewer) + "."]
         out.append("")
@@ -280,7 +250,7 @@ def _fewer_seeds(cells: dict[str, Any]) -> list[str]:
     """Each row run on fewer seeds than the setting's best-covered row, with its seeds and why."""
     seeds = {m: list(_finals_by_seed(cell)) for m, cell in cells.items() if cell.get("runs")}
     most = max((len(s) for s in seeds.values()), default=0)
-    return [f"{m} (seeds {s}" + (f"; {NOT_RUN_WHY[m]})" if m in NOT_RUN_WHY else ")")
+    return [f"{m} (seeds {s}" + (f"; {_cost_note(m)})" if _cost_note(m) else ")")
             for m, s in seeds.items() if len(s) < most]
 
 
@@ -311,9 +281,10 @@ def render(data: dict[str, Any]) -> str:
 def main() -> None:
     """Run the chosen cells and write the page."""
     parser = argparse.ArgumentParser(description="Generate docs/methods.md from real runs.")
-    parser.add_argument("--settings", nargs="+", default=["mnist1d-dir0.5"], choices=list(SETTINGS))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    spec = methods_sweep()
+    parser.add_argument("--settings", nargs="+", default=["mnist1d-dir0.5"], choices=list(spec.settings))
+    parser.add_argument("--methods", nargs="+", default=list(spec.row_table()), choices=list(spec.row_table()))
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(spec.seeds))
     parser.add_argument("--rounds", type=int, default=None, help="override every setting's round count")
     parser.add_argument("--render-only", action="store_true", help="rewrite docs/methods.md from docs/methods.json")
     parser.add_argument("--reuse-only", action="store_true",

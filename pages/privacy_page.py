@@ -10,9 +10,11 @@ federated KD student through Flower at epsilon 1, 2, 4 and 8 (delta 1e-5) under
 - both at once (each guarantee at the same epsilon),
 
 and without DP (epsilon infinity). Each run reports the epsilon it actually spent;
-the page shows those, not the targets. Runs whose results exist for the identical
-config are reused. ``docs/results.md`` shows the same table (``pages.results_page``
-reads ``docs/privacy.json``).
+the page shows those, not the targets. The grid is the sweep file
+``simulations/sweeps/privacy.yaml``, run through the sweep machinery
+(:mod:`simulations.sweep`); runs whose results exist for the identical config are
+reused. ``docs/results.md`` shows the same table (``pages.results_page`` reads
+``docs/privacy.json``).
 
 Run: ``python -m pages.privacy_page [--quick] [--epsilons ...] [--datasets ...]``.
 """
@@ -21,25 +23,33 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import time
+from dataclasses import replace
 from importlib.metadata import version
 from typing import Any
 
 from fedkd.io import write_atomic
 from fedkd.privacy.scopes import PRIVACY_SCOPES
-from pages.paths import CACHE, ROOT, SWEEP
-from simulations.method_catalog import HINTON_KD
-from simulations.run import finished_run, run_or_reuse
+from pages.paths import ROOT
+from simulations.sweep import run_cells
+from simulations.sweep_spec import Cell, SweepSpec, load_spec
 
+# The grid is a sweep file; its runs go where `python -m simulations.sweep` puts them, so either reuses the other's.
+SWEEP_FILE = ROOT / "simulations" / "sweeps" / "privacy.yaml"
+OUTPUT = ROOT / "results" / "sweeps"
+QUICK = {"num-server-rounds": 2, "teacher-epochs": 5}
 EPSILONS = (1.0, 2.0, 4.0, 8.0)
-# Experiment file and run-config overrides per dataset. Fashion-MNIST runs 5 rounds, not the file's 20:
-# DP-SGD at 10 sites of ~4800 records costs ~10 CPU-minutes a run on the generating machine; the page says so.
+# Experiment file and run-config overrides per dataset, as the sweep file's settings have them (a test keeps
+# them equal). Fashion-MNIST runs 5 rounds, not the file's 20: DP-SGD at 10 sites of ~4800 records costs
+# ~10 CPU-minutes a run on the generating machine; the page says so.
 DATASETS: dict[str, tuple[str, dict[str, Any]]] = {
     "MNIST-1D": ("mnist1d-dirichlet.yaml", {}),
     "Fashion-MNIST": ("fashion-mnist-dirichlet.yaml", {"num-server-rounds": 5}),
 }
+# Each mode's values (the sweep file's rows are "<mode> at epsilon <target>"; a test keeps them equal).
 MODES: dict[str, dict[str, Any]] = {
     "local DP (record level)": {"local-dp": True},
     "client-level DP (user level)": {"client-dp": "server-fixed"},
@@ -47,22 +57,30 @@ MODES: dict[str, dict[str, Any]] = {
 }
 
 
-def _values(dataset: str, epsilon: float | None, mode: dict[str, Any], quick: bool) -> dict[str, Any]:
-    """Run-config values of one cell; the run name says everything that differs."""
-    experiment, overrides = DATASETS[dataset]
-    values: dict[str, Any] = {"experiment": experiment, "cache-dir": str(CACHE),
-                              "output-dir": str(SWEEP / "privacy"), **overrides, **mode}
-    if epsilon is not None and mode.get("local-dp"):
-        values["dp-target-epsilon"] = epsilon
-    if epsilon is not None and mode.get("client-dp"):
-        values["client-dp-target-epsilon"] = epsilon
-    if quick:
-        values.update({"num-server-rounds": 2, "teacher-epochs": 5})
-    tag = "-".join(f"{k}={v}" for k, v in sorted(values.items()) if k not in ("cache-dir", "output-dir"))
-    values["run-name"] = tag.replace("/", "_").replace(" ", "")
-    # Each cell is a separate hypothetical run: its epsilon must not compose with the other cells' on the
-    # shared cache (dp-ledger=run). Pinned after naming: the names of the measured runs stay.
-    return {**HINTON_KD, **values, "dp-ledger": "run"}
+@functools.cache
+def privacy_sweep() -> SweepSpec:
+    """The page's grid: ``simulations/sweeps/privacy.yaml``, parsed and checked."""
+    return load_spec(SWEEP_FILE)
+
+
+def row_name(mode: str | None, epsilon: float | None) -> str:
+    """The sweep file's row of a mode at a target epsilon (``no DP`` without a mode)."""
+    return "no DP" if mode is None else f"{mode} at epsilon {epsilon:g}"
+
+
+def grid_cell(dataset: str, mode: str | None, epsilon: float | None, quick: bool) -> Cell:
+    """The sweep file's cell of one (dataset, mode, epsilon), seed 0; ``quick`` cuts it to 2 rounds.
+
+    Raises
+    ------
+    KeyError
+        If the sweep file has no such cell.
+    """
+    row = row_name(mode, epsilon)
+    for cell in privacy_sweep().cells():
+        if (cell.setting, cell.row, cell.seed) == (dataset, row, 0):
+            return replace(cell, values={**cell.values, **QUICK}) if quick else cell
+    raise KeyError(f"{SWEEP_FILE} has no row {row!r} in setting {dataset!r}")
 
 
 def _cell(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -143,20 +161,21 @@ def measure(dataset: str, epsilons: tuple[float, ...], clients: int, quick: bool
     With ``reuse_only`` nothing runs: cells without a finished run are left out,
     and a dataset without its baseline gives ``None``.
     """
-    def rounds_of(values: dict[str, Any]) -> list[dict[str, Any]] | None:
-        if reuse_only:
-            return finished_run(values)
-        return run_or_reuse(num_supernodes=clients, run_config=values)
-
-    baseline_rounds = rounds_of(_values(dataset, None, {}, quick))
+    grid = [(None, None)] + [(mode, eps) for mode in MODES for eps in epsilons]
+    cells = [grid_cell(dataset, mode, eps, quick) for mode, eps in grid]
+    outcomes = run_cells(cells, OUTPUT / privacy_sweep().name / "runs", num_supernodes=clients, reuse_only=reuse_only)
+    done = {}
+    for (mode, eps), (cell, outcome) in zip(grid, outcomes, strict=True):
+        if isinstance(outcome, str):
+            print(f"[privacy] {cell.label}: {outcome}", flush=True)
+        elif outcome is not None:
+            done[mode, eps] = outcome
+    baseline_rounds = done.pop((None, None), None)
     if baseline_rounds is None:
         return None
     table: dict[str, Any] = {}
-    for mode, settings in MODES.items():
-        for eps in epsilons:
-            rounds = rounds_of(_values(dataset, eps, settings, quick))
-            if rounds is not None:
-                table.setdefault(mode, {})[eps] = _cell(rounds)
+    for (mode, eps), rounds in done.items():
+        table.setdefault(mode, {})[eps] = _cell(rounds)
     return {"rounds": baseline_rounds[-1]["round"], "baseline": _cell(baseline_rounds), "table": table}
 
 

@@ -70,6 +70,13 @@ def privacy_summary(rows: list[MetricRecord]) -> dict[str, Any]:
     }
 
 
+def accuracy_per_site(rows: list[MetricRecord], weight_key: str) -> dict[str, float]:
+    """Local-test accuracy of the global student per site (keyed by its stable ``site-id``), for the sites
+    that sent one and hold a test split."""
+    return {str(int(r["site-id"])): float(r["accuracy"])  # type: ignore[call-overload, arg-type]
+            for r in rows if "site-id" in r and "accuracy" in r and float(r.get(weight_key, 0)) > 0}  # type: ignore[arg-type]
+
+
 class RoundRecorder:
     """Collects one record per round and writes it through a :class:`ResultsWriter`.
 
@@ -149,7 +156,11 @@ class RoundRecorder:
         teacher = _weighted_mean(rows, "teacher-accuracy", weight_key)
         student = self._evaluate["client_accuracy_mean"]
         self._evaluate["retention_mean"] = student / teacher if student is not None and teacher else None
-        return _record({k.replace("_", "-"): v for k, v in self._evaluate.items()})
+        numbers = {k.replace("_", "-"): v for k, v in self._evaluate.items()}
+        per_site = accuracy_per_site(rows, weight_key)
+        if per_site:
+            self._evaluate["client_accuracy_per_site"] = per_site
+        return _record(numbers)
 
     def evaluate(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
         """The strategy's ``evaluate_fn``: central evaluation, then record and write the round."""

@@ -1,4 +1,4 @@
-"""Sweep a grid of config values over seeds; summarise against a baseline row.
+"""Sweep config values over seeds, optionally across settings; summarise against a baseline row.
 
 A sweep file (YAML, a flat mapping)::
 
@@ -11,12 +11,25 @@ A sweep file (YAML, a flat mapping)::
     grid: {kd-alpha: [0.3, 0.5, 1.0], kd-temperature: [2.0, 4.0]}
     baseline: {kd-alpha: 1.0, kd-temperature: 2.0}
 
-Every combination of the grid values is a row; each row runs once per seed. A
-run's folder is named by its resolved config, and a folder holding a complete run
-of the identical config is reused, so an interrupted sweep resumes where it
-stopped. The table gives each row's mean over seeds, the seed spread (min to max)
-and the paired difference from the baseline row (mean and spread over the seeds
-both ran).
+Every combination of the grid values is a row. Instead of a grid, rows may be named
+bundles of values, with a named baseline and, per row, another row it is compared with::
+
+    rows: {"CE-only": {kd-alpha: 1.0}, "Hinton KD": {}, "KD, labels hidden": {unlabeled-fraction: 0.9},
+           "CE-only, labels hidden": {kd-alpha: 1.0, unlabeled-fraction: 0.9}}
+    baseline: CE-only
+    paired-with: {"KD, labels hidden": "CE-only, labels hidden"}
+    settings:                        # optional second axis: every row runs in every setting
+      mnist1d-iid: {label: "MNIST-1D, IID", values: {experiment: mnist1d-iid.yaml}}
+      bbc: {values: {experiment: bbc-news-dirichlet.yaml}, rows: ["CE-only", "Hinton KD"],
+            not-applicable: {...}, not-run: {...}, row-values: {"Hinton KD": {...}}}
+
+(:mod:`simulations.sweep_spec` has the details.) Each row runs once per seed (in each
+setting). A run's folder is named by its resolved config, and a folder holding a
+complete run of the identical config is reused, so an interrupted sweep resumes where
+it stopped. The table gives each row's mean over seeds, the seed spread (min to max)
+and the paired difference from its baseline row in the same setting (mean and spread
+over the seeds both ran). ``simulations/sweeps/methods.yaml`` is the methods table of
+``docs/methods.md``.
 
 Run: ``python -m simulations.sweep FILE.yaml [--output results/sweeps] [--workers N]``.
 """
@@ -24,97 +37,61 @@ Run: ``python -m simulations.sweep FILE.yaml [--output results/sweeps] [--worker
 from __future__ import annotations
 
 import argparse
-import hashlib
-import itertools
 import json
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fedkd.io import write_atomic
-from simulations.run import SimulationFailed, finished_run, resolved_config, run_simulation
+from simulations.run import SimulationFailed, finished_run, run_simulation
+from simulations.sweep_spec import Cell, SweepSpec, cell_values, config_digest, label, load_spec
 
-SPEC_KEYS = {"name", "num-supernodes", "seeds", "workers", "metric", "base", "grid", "baseline"}
+__all__ = ["Cell", "SweepSpec", "config_digest", "label", "load_spec", "run_cells", "run_sweep", "run_values",
+           "summarize", "markdown", "final_metric"]
 
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """A parsed sweep file."""
-
-    name: str
-    grid: dict[str, list[Any]]
-    baseline: dict[str, Any]
-    base: dict[str, Any] = field(default_factory=dict)
-    seeds: tuple[int, ...] = (0,)
-    num_supernodes: int = 10
-    workers: int = 1
-    metric: str = "global_accuracy"
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Every combination of the grid values, in the file's order."""
-        keys = list(self.grid)
-        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.grid.values())]
+RUN_TIMEOUT = 3 * 3600
+"""Seconds one run of a sweep may take."""
 
 
-def load_spec(path: Path) -> SweepSpec:
-    """Read and check a sweep file.
-
-    Raises
-    ------
-    ValueError
-        For an unknown top-level key, an empty grid, a baseline that is not a grid
-        row, or grid rows that resolve to the same config.
-    """
-    document = yaml.safe_load(path.read_text())
-    if not isinstance(document, dict):
-        raise ValueError(f"{path}: a sweep file is a mapping of {', '.join(sorted(SPEC_KEYS))}")
-    unknown = set(document) - SPEC_KEYS
-    if unknown:
-        raise ValueError(f"{path}: unknown sweep key(s) {', '.join(sorted(unknown))}; "
-                         f"allowed: {', '.join(sorted(SPEC_KEYS))}")
-    grid = document.get("grid") or {}
-    if not grid or not all(isinstance(v, list) and v for v in grid.values()):
-        raise ValueError(f"{path}: 'grid' must map config keys to non-empty lists of values")
-    spec = SweepSpec(
-        name=str(document.get("name") or path.stem), grid=dict(grid), baseline=dict(document.get("baseline") or {}),
-        base=dict(document.get("base") or {}), seeds=tuple(int(s) for s in document.get("seeds", [0])),
-        num_supernodes=int(document.get("num-supernodes", 10)), workers=int(document.get("workers", 1)),
-        metric=str(document.get("metric", "global_accuracy")),
-    )
-    if spec.baseline not in spec.rows():
-        raise ValueError(f"{path}: baseline {spec.baseline} is not a grid row; rows: {spec.rows()}")
-    seen: dict[str, dict[str, Any]] = {}
-    for row in spec.rows():
-        digest = config_digest({**spec.base, **row})  # raises ConfigError naming a bad key or value
-        if digest in seen:
-            raise ValueError(f"{path}: rows {seen[digest]} and {row} resolve to the same config (a value equal "
-                             "to its default does not override the experiment file)")
-        seen[digest] = row
-    return spec
-
-
-def config_digest(values: Mapping[str, Any]) -> str:
-    """A short digest of the config these run-config values resolve to."""
-    resolved = resolved_config(values).to_dict()
-    for key in ("output-dir", "run-name"):
-        resolved.pop(key, None)
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-
-def label(row: Mapping[str, Any]) -> str:
-    """``kd-alpha=0.3 kd-temperature=2.0``."""
-    return " ".join(f"{k}={v}" for k, v in row.items())
+def placed(values: Mapping[str, Any], output: Path) -> dict[str, Any]:
+    """``values`` with the folder they run in: ``output/run-<digest of the resolved config>``."""
+    return {**values, "output-dir": str(output), "run-name": f"run-{config_digest(values)}"}
 
 
 def run_values(spec: SweepSpec, row: Mapping[str, Any], seed: int, output: Path) -> dict[str, Any]:
-    """The run-config of one (row, seed): base, row and seed; its folder named by the resolved config."""
-    values = {**spec.base, **row, "seed": seed}
-    return {**values, "output-dir": str(output), "run-name": f"run-{config_digest(values)}"}
+    """The run-config of one grid row and seed (no settings); its folder named by the resolved config."""
+    return placed(cell_values(spec, next(iter(spec.settings.values())), "", row, seed), output)
+
+
+Outcome = list[dict[str, Any]] | str | None
+"""A cell's rounds; the reason it failed; or ``None`` (not run: ``reuse_only`` and no finished run)."""
+
+
+def run_cells(cells: Sequence[Cell], output: Path, *, num_supernodes: int, workers: int = 1,
+              reuse_only: bool = False) -> list[tuple[Cell, Outcome]]:
+    """Run (or reuse) every cell in ``output``, ``workers`` at once; each cell's rounds, in order.
+
+    With ``reuse_only`` nothing runs: a cell without a finished run of its config gives ``None``.
+    """
+    def one(cell: Cell) -> tuple[Cell, Outcome]:
+        values = placed(cell.values, output)
+        rounds = finished_run(values)
+        if rounds is not None:
+            print(f"[sweep] reusing {cell.label} seed {cell.seed}", flush=True)
+            return cell, rounds
+        if reuse_only:
+            return cell, None
+        print(f"[sweep] running {cell.label} seed {cell.seed}", flush=True)
+        try:
+            done = run_simulation(num_supernodes=num_supernodes, run_config=values, echo=False, timeout=RUN_TIMEOUT)
+        except SimulationFailed as error:
+            return cell, f"failed: {str(error)[-300:]}"
+        return cell, finished_run(values) or json.loads((done / "results.json").read_text())["rounds"]
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        return list(pool.map(one, cells))
 
 
 def final_metric(rounds: Sequence[Mapping[str, Any]], metric: str) -> float:
@@ -131,8 +108,9 @@ def final_metric(rounds: Sequence[Mapping[str, Any]], metric: str) -> float:
     return float(value)
 
 
-def summarize(values: Mapping[str, Mapping[int, float]], baseline: str) -> list[dict[str, Any]]:
-    """Per row: mean, seed spread, and the paired difference from the baseline row over shared seeds.
+def summarize(values: Mapping[str, Mapping[int, float]], baseline: str,
+              baselines: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Per row: mean, seed spread, and the paired difference from its baseline row over shared seeds.
 
     Parameters
     ----------
@@ -140,81 +118,80 @@ def summarize(values: Mapping[str, Mapping[int, float]], baseline: str) -> list[
         Row label -> seed -> metric.
     baseline : str
         The baseline row's label.
+    baselines : mapping, optional
+        Row label -> the label of the row it is compared with, where not ``baseline``.
     """
-    reference = values.get(baseline, {})
     table = []
     for name, by_seed in values.items():
+        compared = (baselines or {}).get(name, baseline)
+        reference = values.get(compared, {})
         scores = list(by_seed.values())
         shared = sorted(set(by_seed) & set(reference))
-        deltas = [by_seed[s] - reference[s] for s in shared]
+        deltas = [by_seed[s] - reference[s] for s in shared] if name != compared else []
         table.append({
             "row": name,
+            "baseline": compared,
             "seeds": len(scores),
             "mean": sum(scores) / len(scores) if scores else None,
             "min": min(scores, default=None),
             "max": max(scores, default=None),
             "paired_seeds": len(shared),
-            "delta_mean": sum(deltas) / len(deltas) if deltas and name != baseline else None,
-            "delta_min": min(deltas) if deltas and name != baseline else None,
-            "delta_max": max(deltas) if deltas and name != baseline else None,
+            "delta_mean": sum(deltas) / len(deltas) if deltas else None,
+            "delta_min": min(deltas) if deltas else None,
+            "delta_max": max(deltas) if deltas else None,
         })
     return table
 
 
 def markdown(table: Sequence[Mapping[str, Any]], metric: str, baseline: str) -> str:
-    """The summary as a markdown table."""
+    """The summary as a markdown table; a row compared with another than ``baseline`` names it."""
     def number(value: float | None, signed: bool = False) -> str:
         return "" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
 
     lines = [f"| row | seeds | mean {metric} | seed spread | vs baseline (paired) |", "|---|---|---|---|---|"]
     for r in table:
         spread = f"{number(r['min'])} to {number(r['max'])}" if r["seeds"] else ""
-        if r["row"] == baseline:
+        compared = r.get("baseline", baseline)
+        if r["row"] == compared:
             delta = "baseline"
         elif r["delta_mean"] is None:
             delta = ""
         else:
             delta = (f"{number(r['delta_mean'], True)} ({number(r['delta_min'], True)} to "
                      f"{number(r['delta_max'], True)}, {r['paired_seeds']} seeds)")
+            delta += f" vs {compared}" if compared != baseline else ""
         lines.append(f"| {r['row']} | {r['seeds']} | {number(r['mean'])} | {spread} | {delta} |")
     return "\n".join(lines) + "\n"
 
 
+def row_labels(spec: SweepSpec) -> tuple[str, dict[str, str]]:
+    """The baseline's label in the table (of the first setting), and each row's baseline label."""
+    def name(setting: str, row: str) -> str:
+        return Cell(setting, row, 0, {}).label
+
+    baselines = {name(c.setting, c.row): name(c.setting, spec.baseline_of(c.row)) for c in spec.cells()}
+    return name(next(iter(spec.settings)), spec.baseline_row()), baselines
+
+
 def run_sweep(spec: SweepSpec, output: Path, *, workers: int | None = None) -> list[dict[str, Any]]:
-    """Run (or reuse) every row and seed; write ``sweep.json`` and ``sweep.md`` under ``output/name``."""
+    """Run (or reuse) every cell; write ``sweep.json`` and ``sweep.md`` under ``output/name``."""
     folder = output / spec.name
-    jobs = [(label(row), seed, run_values(spec, row, seed, folder / "runs"))
-            for row in spec.rows() for seed in spec.seeds]
-
-    def one(job: tuple[str, int, dict[str, Any]]) -> tuple[str, int, float | str]:
-        name, seed, values = job
-        rounds = finished_run(values)
-        if rounds is None:
-            print(f"[sweep] running {name} seed {seed}", flush=True)
-            try:
-                done = run_simulation(num_supernodes=spec.num_supernodes, run_config=values, echo=False)
-            except SimulationFailed as error:
-                return name, seed, f"failed: {str(error)[-300:]}"
-            rounds = finished_run(values) or json.loads((done / "results.json").read_text())["rounds"]
-        else:
-            print(f"[sweep] reusing {name} seed {seed}", flush=True)
-        return name, seed, final_metric(rounds, spec.metric)
-
-    with ThreadPoolExecutor(max(1, workers or spec.workers)) as pool:
-        outcomes = list(pool.map(one, jobs))
-    values: dict[str, dict[int, float]] = {label(row): {} for row in spec.rows()}
+    cells = spec.cells()
+    outcomes = run_cells(cells, folder / "runs", num_supernodes=spec.num_supernodes, workers=workers or spec.workers)
+    values: dict[str, dict[int, float]] = {cell.label: {} for cell in cells}
     failures = []
-    for name, seed, outcome in outcomes:
-        if isinstance(outcome, str):
-            failures.append({"row": name, "seed": seed, "error": outcome})
+    for cell, outcome in outcomes:
+        if isinstance(outcome, list):
+            values[cell.label][cell.seed] = final_metric(outcome, spec.metric)
         else:
-            values[name][seed] = outcome
-    table = summarize(values, label(spec.baseline))
-    document = {"name": spec.name, "metric": spec.metric, "baseline": label(spec.baseline),
+            failures.append({"row": cell.label, "seed": cell.seed, "error": outcome})
+    baseline, baselines = row_labels(spec)
+    table = summarize(values, baseline, baselines)
+    document = {"name": spec.name, "metric": spec.metric, "baseline": baseline,
                 "values": {k: {str(s): v for s, v in by.items()} for k, by in values.items()},
                 "table": table, "failures": failures}
     write_atomic(folder / "sweep.json", json.dumps(document, indent=2).encode())
-    write_atomic(folder / "sweep.md", markdown(table, spec.metric, label(spec.baseline)).encode())
+    write_atomic(folder / "sweep.md", markdown(table, spec.metric, baseline).encode())
     return table
 
 
@@ -224,14 +201,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path, help="the sweep file (YAML)")
     parser.add_argument("--output", type=Path, default=Path("results") / "sweeps")
     parser.add_argument("--workers", type=int, default=None, help="simulations at once (default: the file's)")
+    parser.add_argument("--list", action="store_true",
+                        help="run nothing: print each cell, its run folder and whether a finished run is there")
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.file)
     except (ValueError, OSError) as error:
         print(f"sweep: {error}", file=sys.stderr)
         return 2
+    if args.list:
+        runs = args.output.resolve() / spec.name / "runs"
+        for cell in spec.cells():
+            values = placed(cell.values, runs)
+            state = "finished" if finished_run(values) is not None else "to run"
+            print(f"{cell.label} | seed {cell.seed} | {runs / values['run-name']} | {state}")
+        return 0
     table = run_sweep(spec, args.output.resolve(), workers=args.workers)
-    print(markdown(table, spec.metric, label(spec.baseline)), end="")
+    print(markdown(table, spec.metric, row_labels(spec)[0]), end="")
     print(f"[sweep] saved {args.output / spec.name / 'sweep.md'}")
     return 0
 

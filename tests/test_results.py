@@ -75,8 +75,9 @@ def test_results_writer_config_yaml_round_trips(written: Path) -> None:
     assert yaml.safe_load((written / "config.yaml").read_text()) == CONFIG
 
 
-def test_results_writer_leaves_exactly_its_four_files(written: Path) -> None:
-    assert sorted(os.listdir(written)) == ["accuracy.png", "config.yaml", "results.csv", "results.json"]
+def test_results_writer_leaves_exactly_its_four_files_and_the_event_folder(written: Path) -> None:
+    assert sorted(os.listdir(written)) == ["accuracy.png", "config.yaml", "results.csv", "results.json", "tensorboard"]
+    assert all(name.startswith("events.out.tfevents.") for name in os.listdir(written / "tensorboard"))
 
 
 def test_results_writer_does_not_keep_the_callers_record_or_config(tmp_path: Path) -> None:
@@ -209,5 +210,6 @@ def test_results_writer_files_get_the_modes_of_a_plain_open_under_the_umask(
     finally:
         os.umask(old)
 
-    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()}
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir() if p.is_file()}
     assert modes == dict.fromkeys(("config.yaml", "results.json", "results.csv", "accuracy.png"), mode)
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "run" / "tensorboard").iterdir()} == {mode}

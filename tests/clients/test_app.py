@@ -33,7 +33,7 @@ NODE_CONFIG = {"partition-id": 0, "num-partitions": 3}
 # simulated-site tells the server's plot whether a partitioner made the data.
 TRAIN_METRICS = {"num-examples", "train-loss", "train-ce", "train-kd", "teacher-accuracy", "node-id", "kd-temperature",
                  "kd-alpha", "test-examples", "simulated-site"}
-EVALUATE_METRICS = {"num-examples", "accuracy", "loss", "teacher-accuracy", "agreement"}
+EVALUATE_METRICS = {"num-examples", "accuracy", "loss", "teacher-accuracy", "agreement", "site-id"}
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,7 @@ def test_client_metrics_equal_hand_counts_on_the_site(exchange: Exchange) -> Non
     assert len(site.test) == round(exchange.config.local_test_fraction * (len(site.train) + len(site.test)))
     assert train["teacher-accuracy"] == evaluate["teacher-accuracy"] == pytest.approx(teacher_right / len(site.test))
     assert evaluate["accuracy"] == pytest.approx(student_right / len(site.test))
+    assert evaluate["site-id"] == int(site.train.fingerprint()[:12], 16)  # the id its epsilon is keyed by
     alpha = exchange.config.kd_alpha
     assert train["train-loss"] == pytest.approx(alpha * train["train-ce"] + (1 - alpha) * train["train-kd"], rel=1e-5)
     assert train["node-id"] == 1

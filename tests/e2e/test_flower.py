@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from simulations.run import SimulationFailed, run_simulation
 
@@ -46,6 +47,13 @@ def test_simulation_three_clients_two_rounds_writes_results_above_chance(tmp_pat
     assert config["num-server-rounds"] == 2  # the run-config override wins
     assert config == document["config"]
     assert (folder / "student.safetensors").is_file()
+    # TensorBoard event files from the same records: every round's global accuracy, each site's own.
+    assert len(final["client_accuracy_per_site"]) == 3
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("global/global_accuracy")] == [
+        (r["round"], pytest.approx(r["global_accuracy"])) for r in document["rounds"]]
+    assert sum(tag.startswith("client_accuracy_per_site/") for tag in events.Tags()["scalars"]) == 3
     # The teachers were trained once and cached on the clients' disk.
     assert len(list((tmp_path / "cache" / "teachers").glob("*.safetensors"))) >= 3
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from server.run_state import CHECKPOINT, load_run_state
 from simulations.run import APP_DIR, run_config_string, run_simulation
@@ -120,6 +121,11 @@ def test_run_killed_after_round_two_and_resumed_equals_the_uninterrupted_run_bit
     assert [r["round"] for r in rounds] == [0, 1, 2, 3, 4]
     for mine, theirs in zip(rounds, whole_rounds, strict=True):
         assert mine == theirs  # on a failure, the whole differing round is shown
+    # TensorBoard: the killed run's event file and the resumed run's read as one run, each round once.
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("global/global_accuracy")] == [
+        (r["round"], pytest.approx(r["global_accuracy"])) for r in rounds]
     for name, tensors in whole_students.items():
         assert students[name].keys() == tensors.keys()
         assert all(torch.equal(students[name][k], v) for k, v in tensors.items()), name

@@ -1,27 +1,66 @@
-"""The methods page: every row's run config is valid, and the table compares each row with its baseline."""
+"""The methods page: its grid is the sweep file, which reproduces docs/methods.json; the table compares rows."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import simulations.sweep
 from pages import methods_page
-from pages.methods_page import BASELINE_OF, METHODS, NOT_APPLICABLE, SETTINGS, _dataset, _values, table_lines
+from pages.methods_page import PRETRAINED, cells_of, methods_sweep, render, table_lines
+from pages.paths import DOCS
+from simulations.method_catalog import HINTON_KD, METHODS
 from simulations.run import resolved_config
+from simulations.sweep import placed
 
 
-@pytest.mark.parametrize("key", list(SETTINGS))
-def test_every_applicable_row_of_every_setting_is_a_valid_config_differing_in_its_overrides(key: str) -> None:
-    setting = SETTINGS[key]
-    for method in setting.methods or METHODS:
-        if (method, _dataset(setting)) in NOT_APPLICABLE:
-            continue
-        values = _values(key, method, 0, 10)
-        config = resolved_config(values)  # validates every key
-        for name, value in METHODS[method].items():
-            assert config.to_dict()[name] == value, (key, method, name)
-        assert values["run-name"] == _values(key, method, 0, 10)["run-name"] != _values(key, method, 1, 10)["run-name"]
+def test_sweep_file_expands_to_exactly_the_cells_of_docs_methods_json() -> None:
+    # Prepare: the (setting, method, seed) of every measured cell, and each one's recorded overrides.
+    data = json.loads((DOCS / "methods.json").read_text())
+    recorded = {(key, method, seed): cell["overrides"] for key, part in data["table"].items()
+                for method, cell in part["cells"].items() if "runs" in cell for seed in cell["seeds"]}
+
+    # Execute
+    cells = {(c.setting, c.row, c.seed): c for c in methods_sweep().cells()}
+
+    # Assert: the same cells; each resolves to a valid config holding the recorded overrides and Hinton KD.
+    assert set(cells) == set(recorded)
+    for key, cell in cells.items():
+        config = resolved_config(cell.values).to_dict()
+        assert all(config[k] == v for k, v in recorded[key].items()), key
+        assert all(config[k] == v for k, v in HINTON_KD.items() if k not in recorded[key]), key
+        assert config["num-server-rounds"] == data["table"][cell.setting]["rounds"]
+
+
+def test_sweep_file_settings_and_not_applicable_rows_match_docs_methods_json() -> None:
+    data = json.loads((DOCS / "methods.json").read_text())
+    spec = methods_sweep()
+    for key, part in data["table"].items():
+        setting = spec.settings[key]
+        assert (setting.label, setting.target) == (part["setting"], part["target"])
+        assert setting.not_applicable == {m: c["not_applicable"] for m, c in part["cells"].items()
+                                          if "not_applicable" in c}
+
+
+def test_sweep_file_rows_are_the_method_catalog_and_its_base_pins_hinton_kd() -> None:
+    spec = methods_sweep()
+    assert spec.row_table() == METHODS
+    assert {k: spec.base[k] for k in HINTON_KD} == HINTON_KD
+
+
+def test_sweep_file_pretrained_rows_name_the_pages_checkpoints() -> None:
+    checkpoints = {c.values["teacher-checkpoint"] for c in methods_sweep().cells() if "teacher-checkpoint" in c.values}
+    assert checkpoints == {str(path) for path, _ in PRETRAINED.values()}
+    assert all(c.row.startswith("pretrained teacher") for c in methods_sweep().cells()
+               if "teacher-checkpoint" in c.values)
+
+
+def test_page_renders_docs_methods_md_unchanged_from_docs_methods_json() -> None:
+    data = json.loads((DOCS / "methods.json").read_text())
+    assert render(data) == (DOCS / "methods.md").read_text()
 
 
 def _run(final: float, seconds: float = 1.0) -> dict[str, Any]:
@@ -41,42 +80,55 @@ def test_table_compares_each_row_with_its_own_baseline_and_shows_mean_and_spread
     lines = table_lines(data)
 
     hidden = next(line for line in lines if line.startswith("| KD, 90% labels hidden"))
-    assert BASELINE_OF["KD, 90% labels hidden"] == "CE-only, 90% labels hidden"
+    assert methods_sweep().baseline_of("KD, 90% labels hidden") == "CE-only, 90% labels hidden"
     assert "| 45.0 ± 7.1 |" in hidden and "| +20.0 |" in hidden
     assert "not reached (0/2)" in hidden
     assert any(line.startswith("| attention transfer | n/a: no map") for line in lines)
 
 
-def test_reuse_only_runs_nothing_and_leaves_out_cells_without_finished_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    finished = {("mnist1d-dir0.5-ce-only-fedavg-seed1-r10"): [{"round": 0, "global_accuracy": 0.1,
-                                                               "bytes_sent": 0, "bytes_received": 0,
-                                                               "round_seconds": 0.0},
-                                                              {"round": 1, "global_accuracy": 0.5,
-                                                               "bytes_sent": 10, "bytes_received": 5,
-                                                               "round_seconds": 1.0}]}
-    monkeypatch.setattr(methods_page, "finished_run", lambda values: finished.get(values["run-name"]))
-    monkeypatch.setattr(methods_page, "run_or_reuse", lambda **_: pytest.fail("reuse-only must not run"))
-    monkeypatch.setattr("fedkd.data.registry.load_dataset", lambda *a, **k: None)
+def _finished(rounds: int, accuracy: float) -> list[dict[str, Any]]:
+    return [{"round": r, "global_accuracy": accuracy if r else 0.1, "bytes_sent": 10 * r, "bytes_received": 5 * r,
+             "round_seconds": float(r)} for r in range(rounds + 1)]
 
+
+def test_reuse_only_runs_nothing_and_leaves_out_cells_without_finished_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: one finished run, found by the folder the sweep names for the cell's config.
+    wanted = next(c for c in cells_of(["mnist1d-dir0.5"], ["CE-only FedAvg"], [1], 10))
+    name = placed(wanted.values, Path("unused"))["run-name"]
+    monkeypatch.setattr(simulations.sweep, "finished_run",
+                        lambda values: _finished(10, 0.5) if values["run-name"] == name else None)
+    monkeypatch.setattr(simulations.sweep, "run_simulation", lambda **_: pytest.fail("reuse-only must not run"))
+
+    # Execute
     table = methods_page.measure(["mnist1d-dir0.5"], ["CE-only FedAvg", "Hinton KD"], [0, 1], 10, reuse_only=True)
 
+    # Assert
     cells = table["mnist1d-dir0.5"]["cells"]
     assert list(cells) == ["CE-only FedAvg"] and cells["CE-only FedAvg"]["seeds"] == [1]
     assert cells["CE-only FedAvg"]["runs"][0]["final"] == 0.5
+    assert cells["CE-only FedAvg"]["overrides"] == {"kd-alpha": 1.0}
 
 
 def test_each_setting_runs_its_own_round_count_unless_overridden(monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[str] = []
-    monkeypatch.setattr(methods_page, "finished_run", lambda values: asked.append(values["run-name"]))
-    monkeypatch.setattr("fedkd.data.registry.load_dataset", lambda *a, **k: None)
+    asked: list[int] = []
+    monkeypatch.setattr(simulations.sweep, "finished_run", lambda values: asked.append(values["num-server-rounds"]))
 
     table = methods_page.measure(["mnist1d-dir0.5", "fmnist-iid"], ["CE-only FedAvg"], [0], reuse_only=True)
-    assert asked == ["mnist1d-dir0.5-ce-only-fedavg-seed0-r10", "fmnist-iid-ce-only-fedavg-seed0-r5"]
+    assert asked == [10, 5]
     assert [part["rounds"] for part in table.values()] == [10, 5]
 
     asked.clear()
     methods_page.measure(["fmnist-iid"], ["CE-only FedAvg"], [0], 3, reuse_only=True)
-    assert asked == ["fmnist-iid-ce-only-fedavg-seed0-r3"]
+    assert asked == [3]
+
+
+def test_not_applicable_rows_are_marked_without_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulations.sweep, "finished_run", lambda values: None)
+
+    table = methods_page.measure(["mnist1d-iid"], ["attention transfer", "DKD"], [0], reuse_only=True)
+
+    assert table["mnist1d-iid"]["cells"] == {"attention transfer": {
+        "not_applicable": "the MLP student has no spatial feature map"}}
 
 
 def test_table_names_the_rows_a_setting_did_not_run() -> None:
@@ -122,13 +174,6 @@ def test_delta_compares_with_the_baseline_on_the_seeds_both_ran() -> None:
 
     assert "| -10.0 (seeds [1]) |" in next(line for line in lines if line.startswith("| Hinton KD"))
     assert "| +5.0 |" in next(line for line in lines if line.startswith("| DKD"))
-
-
-def test_rows_pin_hinton_kd_so_the_table_does_not_move_with_the_defaults() -> None:
-    hinton = resolved_config(_values("mnist1d-dir0.5", "Hinton KD", 0, 10)).to_dict()
-    schedule = resolved_config(_values("mnist1d-dir0.5", "T schedule 8 -> 2 (linear)", 0, 10)).to_dict()
-    assert all(hinton[key] == value for key, value in methods_page.HINTON_KD.items())
-    assert (schedule["kd-temperature"], schedule["kd-temperature-schedule"]) == (8.0, "linear")
 
 
 def test_table_rows_have_as_many_cells_as_its_header() -> None:

@@ -266,3 +266,20 @@ def test_reply_digest_ignores_the_site_id_as_it_ignores_the_node_id() -> None:
 
     assert reply_digest(reply(2**40, 5)) == reply_digest(reply(3, 7))
     assert reply_digest(reply(3, 7)) != reply_digest(_message(7, 0, _content(1.5, 7)))
+
+
+def test_round_recorder_records_each_sites_accuracy_by_site_id_skipping_sites_without_a_test_split(
+        tmp_path: Path) -> None:
+    recorder = RoundRecorder(ResultsWriter(tmp_path, {}), lambda arrays: EvalStats(0.5, 0.75, 10),
+                             _Grid(), num_rounds=1)  # type: ignore[arg-type]
+    evaluate = [_reply(**{"num-examples": 4, "accuracy": 0.5, "loss": 1.0, "site-id": 2**47 + 5}),
+                _reply(**{"num-examples": 2, "accuracy": 0.25, "loss": 1.0, "site-id": 11}),
+                _reply(**{"num-examples": 0, "accuracy": 0.0, "loss": 0.0, "site-id": 12}),
+                _reply(**{"num-examples": 3, "accuracy": 0.9, "loss": 1.0})]  # an older client: no site-id
+
+    metrics = recorder.aggregate_evaluate(evaluate, "num-examples")
+    recorder.evaluate(1, ArrayRecord())
+
+    record = json.loads((tmp_path / "results.json").read_text())["rounds"][0]
+    assert record["client_accuracy_per_site"] == {str(2**47 + 5): 0.5, "11": 0.25}
+    assert "client-accuracy-per-site" not in metrics  # a MetricRecord holds numbers only

@@ -105,3 +105,47 @@ def test_run_values_same_row_and_seed_same_folder_other_seed_other_folder(tmp_pa
     first = run_values(spec, {"kd-alpha": 0.3}, 0, tmp_path)
     assert run_values(spec, {"kd-alpha": 0.3}, 0, tmp_path)["run-name"] == first["run-name"]
     assert run_values(spec, {"kd-alpha": 0.3}, 1, tmp_path)["run-name"] != first["run-name"]
+
+
+def test_run_sweep_named_rows_in_settings_compare_each_row_within_its_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: two settings x three named rows, every run finished; accuracy = row score + setting offset.
+    document = {"name": "n", "seeds": [0], "base": {"num-server-rounds": 1},
+                "rows": {"CE": {"kd-alpha": 1.0}, "KD": {}, "KD hidden": {"unlabeled-fraction": 0.9}},
+                "baseline": "CE", "paired-with": {"KD hidden": "KD"},
+                "settings": {"iid": {"values": {"experiment": "mnist1d-iid.yaml"}},
+                             "dir": {"values": {"experiment": "mnist1d-dirichlet.yaml"}}}}
+    spec = load_spec(_write(tmp_path, document))
+    score = {"CE": 0.5, "KD": 0.6, "KD hidden": 0.45}
+    for cell in spec.cells():
+        _finish(simulations.sweep.placed(cell.values, tmp_path / "n" / "runs"),
+                score[cell.row] + (0.1 if cell.setting == "dir" else 0.0))
+    monkeypatch.setattr(simulations.sweep, "run_simulation", lambda **_: pytest.fail("a finished run ran again"))
+
+    # Execute
+    table = {r["row"]: r for r in run_sweep(spec, tmp_path)}
+
+    # Assert: paired differences within each setting, against each row's own baseline.
+    assert table["dir / KD"]["delta_mean"] == pytest.approx(0.1)
+    assert table["dir / KD"]["baseline"] == "dir / CE"
+    assert table["iid / KD hidden"]["delta_mean"] == pytest.approx(-0.15)
+    assert table["iid / CE"]["delta_mean"] is None
+    text = (tmp_path / "n" / "sweep.md").read_text()
+    assert "| iid / CE | 1 | 0.5000 | 0.5000 to 0.5000 | baseline |" in text
+    assert "| dir / CE | 1 | 0.6000 | 0.6000 to 0.6000 | baseline |" in text
+    assert "-0.1500 (-0.1500 to -0.1500, 1 seeds) vs iid / KD |" in text
+
+
+def test_main_list_prints_each_cell_and_whether_it_finished_running_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, {**SPEC, "seeds": [0], "grid": {"kd-alpha": [0.3, 1.0]}, "baseline": {"kd-alpha": 1.0}})
+    spec = load_spec(path)
+    _finish(run_values(spec, {"kd-alpha": 1.0}, 0, tmp_path / "out" / "s" / "runs"), 0.5)
+    monkeypatch.setattr(simulations.sweep, "run_simulation", lambda **_: pytest.fail("--list must not run"))
+
+    code = simulations.sweep.main([str(path), "--output", str(tmp_path / "out"), "--list"])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(lines) == 2
+    assert lines[0].startswith("kd-alpha=0.3 | seed 0 | ") and lines[0].endswith(" | to run")
+    assert lines[1].startswith("kd-alpha=1.0 | seed 0 | ") and lines[1].endswith(" | finished")
