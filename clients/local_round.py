@@ -34,7 +34,6 @@ from fedkd.distill.training import OptimizerSettings, TrainStats, distill
 from fedkd.evaluation import accuracy_of
 from fedkd.node_config import NodeConfig
 from fedkd.privacy.dp_settings import DPSettings
-from fedkd.privacy.dp_sgd import dp_distill
 from fedkd.privacy.ledger import sample_rate, steps_per_epoch
 from fedkd.seeding import derive_seed
 from fedkd.teacher import Teacher, freeze, with_model
@@ -77,6 +76,10 @@ def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module,
     settings = OptimizerSettings(config.learning_rate, config.momentum, config.batch_size, config.local_epochs)
     seed = derive_seed(config.seed, "train", identity, server_round)
     if config.local_dp:
+        # Opacus is imported only by rounds that use it: it is most of a ClientApp process's start-up,
+        # which a deployment pays for every message.
+        from fedkd.privacy.dp_sgd import dp_distill
+
         check_delta(config, len(site.train))
         path = ledger_path(cache_dir(config, node), site, context.run_id if config.dp_ledger == "run" else None)
         with ledger_lock(path):
