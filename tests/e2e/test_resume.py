@@ -26,7 +26,8 @@ pytestmark = pytest.mark.e2e
 
 def _overrides(tmp_path: Path, tag: str) -> dict[str, Any]:
     # Equal-length paths in both runs: the config travels to the sites, and its bytes are counted.
-    return {"num-server-rounds": 4, "teacher-epochs": 3, "strategy": "fedavgm", "run-name": "run",
+    return {"num-server-rounds": 4, "teacher-epochs": 3,
+            "teacher-pretraining": "none", "strategy": "fedavgm", "run-name": "run",
             "output-dir": str(tmp_path / f"out-{tag}"), "cache-dir": str(tmp_path / f"cache-{tag}")}
 
 

@@ -18,7 +18,8 @@ def test_prepare_teachers_every_site_cached_so_clients_load_without_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Prepare
-    config = FedKDConfig.from_mapping({"cache-dir": str(tmp_path), "teacher-epochs": 1})
+    config = FedKDConfig.from_mapping({"cache-dir": str(tmp_path), "teacher-epochs": 1,
+                                       "teacher-pretraining": "none"})
 
     # Execute: two sites on two worker processes, then again.
     first = prepare_teachers(config, 2, workers=2, echo=False)
