@@ -269,9 +269,15 @@ def resolved_config(run_config: Mapping[str, Any], app_dir: Path = APP_DIR) -> F
     return FedKDConfig.from_run_config({**FedKDConfig().to_dict(), **run_config}, base_dir=app_dir)
 
 
+PREDATING: dict[str, Any] = {"teacher-pretraining": "none"}
+"""What a run that predates a key ran with, where that differs from the key's default (the public-pool
+teacher became the default after runs without the key had trained their teachers on the shard)."""
+
+
 def same_config(stored: Mapping[str, Any], config: FedKDConfig) -> bool:
-    """Whether a stored run's config is ``config``; keys the run predates count at their defaults."""
-    current, defaults = config.to_dict(), FedKDConfig().to_dict()
+    """Whether a stored run's config is ``config``; keys the run predates count at the value it ran with
+    (:data:`PREDATING`), else at their defaults."""
+    current, defaults = config.to_dict(), {**FedKDConfig().to_dict(), **PREDATING}
     return set(stored) <= set(current) and all(stored.get(k, defaults[k]) == v for k, v in current.items())
 
 

@@ -75,3 +75,11 @@ def test_resume_config_that_does_not_resolve_back_to_itself_is_refused_naming_th
 
     with pytest.raises(ValueError, match="keys partitioner"):
         resume_config(tmp_path / "r")
+
+
+def test_same_config_run_that_predates_teacher_pretraining_counts_as_shard_only() -> None:
+    shard_only = FedKDConfig.from_mapping({"teacher-pretraining": "none"})
+    stored = {k: v for k, v in shard_only.to_dict().items() if k != "teacher-pretraining"}
+
+    assert same_config(stored, shard_only)
+    assert not same_config(stored, FedKDConfig())
