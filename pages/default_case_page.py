@@ -91,6 +91,7 @@ def plot(data: dict[str, Any]) -> bytes:
     """PNG: mean global accuracy per round of KD and CE-only, the teachers' mean as a line."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(7, 4))
     FigureCanvasAgg(figure)
@@ -103,6 +104,7 @@ def plot(data: dict[str, Any]) -> bytes:
                   label=f"{row}: {_pct(data['summary'][row]['mean'])} at the end")
     teacher = data["summary"][TEACHER]["mean"]
     axes.axhline(teacher, color="grey", linestyle=":", label=f"{TEACHER} (server test set): {_pct(teacher)}")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("round")
     axes.set_ylabel(f"global test accuracy (mean of {len(runs)} seeds)")
     axes.grid(alpha=0.3)
@@ -163,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no finished runs to build docs/{NAME}.md from")
     command = "python -m pages.default_case_page" + (
         "" if args.seeds == [0, 1, 2] else " --seeds " + " ".join(str(s) for s in args.seeds))
+    command += " --reuse-only" if args.reuse_only else ""
     write_atomic(DOCS / f"{NAME}.json", json.dumps(data, indent=1).encode())
     write_atomic(DOCS / f"{NAME}.png", plot(data))
     write_atomic(DOCS / f"{NAME}.md", render(data, time.perf_counter() - start, command).encode())
