@@ -24,6 +24,7 @@ from fedkd.data.site import SiteData, load_site_dir
 from fedkd.device import resolve_device
 from fedkd.io import resolve_cache_dir
 from fedkd.node_config import NodeConfig
+from fedkd.pretraining import PretrainRecipe, pretrain_recipe, pretrain_teacher
 from fedkd.seeding import derive_seed
 from fedkd.teacher import Teacher, TeacherRecipe, obtain_teacher
 
@@ -61,6 +62,7 @@ def teacher_bytes(teacher: Teacher) -> int:
 
 _sites: BoundedCache[tuple[object, ...], SiteData] = BoundedCache(cache_budget(), site_bytes)
 _teachers: BoundedCache[tuple[object, ...], Teacher] = BoundedCache(cache_budget(), teacher_bytes)
+_pretrained: dict[tuple[PretrainRecipe, Path], str] = {}
 
 
 def cache_dir(config: FedKDConfig, node: NodeConfig) -> Path:
@@ -108,17 +110,41 @@ def load_site(config: FedKDConfig, node: NodeConfig) -> SiteData:
     return _sites.put(key, site)
 
 
-def load_teacher(config: FedKDConfig, node: NodeConfig, site: SiteData) -> Teacher:
-    """This site's teacher: from ``teacher-checkpoint`` in the node config (else the run config), or trained here.
+def public_pool_checkpoint(config: FedKDConfig, node: NodeConfig) -> str:
+    """The public-pool teacher this site starts from (pretrained here once if the cache lacks it), or ``""``.
 
-    A checkpoint is fine-tuned on the site's shard first when ``teacher-finetune-epochs`` > 0.
+    ``""`` when the run's sites train on their shard only (:func:`fedkd.pretraining.pretrain_recipe`).
+    A simulation's harness pretrains it before any site starts; a real SuperNode without a
+    ``teacher-checkpoint`` pretrains it at first use in its own cache (the pool is generated
+    locally, nothing is downloaded).
+    """
+    recipe = pretrain_recipe(config, architecture=node.teacher_architecture or None)
+    if recipe is None:
+        return ""
+    key = (recipe, cache_dir(config, node))
+    if key not in _pretrained:
+        _pretrained[key] = str(pretrain_teacher(recipe, cache_dir=key[1],
+                                                device=resolve_device(config.teacher_device)))
+    return _pretrained[key]
+
+
+def load_teacher(config: FedKDConfig, node: NodeConfig, site: SiteData) -> Teacher:
+    """This site's teacher: from ``teacher-checkpoint`` in the node config (else the run config), else from
+    the public-pool teacher (``teacher-pretraining``), else trained here on the shard.
+
+    A checkpoint (or the public-pool teacher) is fine-tuned on the site's shard first when
+    ``teacher-finetune-epochs`` > 0.
 
     The node config's ``teacher-architecture`` overrides the run's ``teacher`` for
     this site (teachers may differ between sites) or names a checkpoint's
     architecture when its metadata does not.
     """
-    checkpoint = node.teacher_checkpoint or config.teacher_checkpoint
     architecture = node.teacher_architecture or None
+    checkpoint = node.teacher_checkpoint or config.teacher_checkpoint or public_pool_checkpoint(config, node)
+    if checkpoint and config.teacher_dp and config.teacher_finetune_epochs > 0:
+        raise ValueError(f"teacher-finetune-epochs={config.teacher_finetune_epochs} fine-tunes the teacher checkpoint "
+                         f"{checkpoint} on the site's shard without DP; it cannot combine with teacher-dp "
+                         "(set teacher-finetune-epochs=0)")
     recipe = None if checkpoint else TeacherRecipe(
         architecture=architecture or config.teacher,
         epochs=config.teacher_epochs,

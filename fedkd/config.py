@@ -32,6 +32,7 @@ from fedkd.privacy.ledger import ACCOUNTANTS
 
 CLIENT_DP_MODES = ("none", "server-fixed", "client-fixed", "server-adaptive", "client-adaptive")
 TEACHER_MODES = ("frozen", "mutual")
+TEACHER_PRETRAINING = ("public-pool", "none")
 TASKS = ("classification", "causal-lm")
 
 
@@ -126,10 +127,23 @@ class FedKDConfig:
     teacher_checkpoint: str = field(
         default="", metadata=_doc("Pretrained teacher checkpoint for every site (node config may override).")
     )
+    teacher_pretraining: str = field(
+        default="public-pool",
+        metadata=_doc("Where a site's teacher starts when no teacher-checkpoint is named: public-pool (a teacher "
+                      "pretrained once per machine on fresh public samples disjoint from the federation's data, "
+                      "then fine-tuned on the site's shard; MNIST-1D; other datasets and teacher-dp train on the "
+                      "shard) or none (trained on the shard only, teacher-epochs)."),
+    )
+    teacher_pretrain_samples: int = field(
+        default=20000, metadata=_doc("Samples in the public pool of teacher-pretraining (a multiple of 10).")
+    )
+    teacher_pretrain_epochs: int = field(
+        default=15, metadata=_doc("Epochs of public-pool pretraining (teacher-learning-rate, momentum, batch-size).")
+    )
     teacher_finetune_epochs: int = field(
-        default=0,
-        metadata=_doc("Epochs to fine-tune a teacher checkpoint on the site's shard at first use (cached); "
-                      "0 uses the checkpoint as it is."),
+        default=5,
+        metadata=_doc("Epochs to fine-tune the starting teacher (public-pool or teacher-checkpoint) on the site's "
+                      "shard at first use (cached); 0 uses it as it is."),
     )
     server_distillation: bool = field(
         default=False,
@@ -452,8 +466,14 @@ def _validate(c: FedKDConfig) -> None:
     features_on = c.hint_weight > 0 or c.attention_weight > 0 or c.relational_weight > 0
     _check(not (features_on and c.local_dp), "local-dp", c.local_dp,
            "feature and relational knowledge (hint/attention/relational-weight > 0) are not offered under DP-SGD")
-    _check(not (c.teacher_finetune_epochs > 0 and c.teacher_dp), "teacher-finetune-epochs", c.teacher_finetune_epochs,
-           "fine-tuning on the site's shard runs without DP; it cannot combine with teacher-dp")
+    _check(not (c.teacher_finetune_epochs > 0 and c.teacher_dp and c.teacher_checkpoint), "teacher-finetune-epochs",
+           c.teacher_finetune_epochs, "fine-tuning a teacher-checkpoint on the site's shard runs without DP; it "
+           "cannot combine with teacher-dp (set teacher-finetune-epochs=0)")
+    _check(c.teacher_pretraining in TEACHER_PRETRAINING, "teacher-pretraining", c.teacher_pretraining,
+           "choose one of " + ", ".join(TEACHER_PRETRAINING))
+    _check(c.teacher_pretrain_samples >= 10 and c.teacher_pretrain_samples % 10 == 0, "teacher-pretrain-samples",
+           c.teacher_pretrain_samples, "must be a positive multiple of 10 (equally many per class)")
+    _check(c.teacher_pretrain_epochs >= 1, "teacher-pretrain-epochs", c.teacher_pretrain_epochs, "must be >= 1")
     _check(not (c.teacher_mode == "mutual" and c.teacher_dp), "teacher-mode", c.teacher_mode,
            "mutual training updates the teacher without DP; it cannot combine with teacher-dp")
     _check(not c.server_distillation or c.dataset in PROXY_DATASETS, "server-distillation", c.server_distillation,

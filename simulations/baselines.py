@@ -1,7 +1,7 @@
 """Baselines run on the same data as a federated run, with fedkd's own functions.
 
 - local teachers: the exact teachers the simulated clients used (same recipe, same
-  cache), each evaluated on the server's global test set;
+  cache), each evaluated on the server's test set (the dataset's, or ``server-test-data``);
 - centralized student: the student trained with CE on the whole train split for
   ``num-server-rounds * local-epochs`` epochs with the clients' optimiser settings;
 - centralized teacher: the teacher architecture trained on the whole train split
@@ -22,8 +22,10 @@ from fedkd.device import resolve_device
 from fedkd.distill.objective import CE_ONLY
 from fedkd.distill.training import OptimizerSettings, distill
 from fedkd.evaluation import evaluate
+from fedkd.io import resolve_cache_dir
 from fedkd.models import build_model
 from fedkd.node_config import NodeConfig
+from server.held_out import held_out_set
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,14 @@ class TeacherAccuracies:
 
 
 def local_teachers(config: FedKDConfig, num_clients: int) -> TeacherAccuracies:
-    """The simulated clients' teachers on the global test set (reused from their cache)."""
-    splits = load_dataset(config.dataset, data_dir=None, cache_dir=Path(config.cache_dir))
+    """The simulated clients' teachers on the server's test set (reused from their cache)."""
+    test = held_out_set(config, resolve_cache_dir(config.cache_dir))
     device = resolve_device(config.teacher_device)
     accuracies = []
     for partition in range(num_clients):
         node = NodeConfig(partition_id=partition, num_partitions=num_clients)
         teacher = load_teacher(config, node, load_site(config, node))
-        accuracies.append(evaluate(teacher.model, splits.test.teacher_view(), device=device).accuracy)
+        accuracies.append(evaluate(teacher.model, test.teacher_view(), device=device).accuracy)
     return TeacherAccuracies(accuracies)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fedkd.config import FedKDConfig
+from simulations.comparison import Comparison
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 ROUND = re.compile(r"\[fedkd\] (round|resuming after round) .*")
@@ -91,3 +92,18 @@ def summary(rounds: Sequence[Mapping[str, Any]], results_dir: Path) -> str:
     best = max(scored, key=lambda r: float(r["global_accuracy"]))
     return (f"fedkd: done: final accuracy {float(final['global_accuracy']):.4f} (round {final['round']}), "
             f"best {float(best['global_accuracy']):.4f} (round {best['round']}); results in {results_dir}")
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def comparison_line(comparison: Comparison) -> str:
+    """The run's global student beside the CE-only FedAvg student and the mean local teacher, one line.
+
+    ``[fedkd] global student 53.1% | CE-only FedAvg student 46.6% (same config, no distillation) |
+    mean local teacher 61.0% (same test set)``.
+    """
+    return (f"[fedkd] global student {_percent(comparison.student)} | CE-only FedAvg student "
+            f"{_percent(comparison.ce_only)} (same config, no distillation) | mean local teacher "
+            f"{_percent(comparison.teacher_mean)} (same test set)")

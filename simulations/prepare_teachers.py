@@ -6,7 +6,9 @@ parallel worker processes, through the same code the clients run
 (:func:`clients.site.load_site` and :func:`clients.site.load_teacher`), which
 caches each teacher on disk (:func:`fedkd.teacher.obtain_teacher`); the clients
 then load it from there. Teachers already cached are only loaded. Workers on a
-GPU machine take the GPUs in turn.
+GPU machine take the GPUs in turn. A run whose sites start from the public-pool
+teacher (``teacher-pretraining``) has it pretrained once, here, before the workers
+start (:func:`pretrain_public_teacher`).
 
 Run alone: ``python -m simulations.prepare_teachers --num-supernodes 100 [--run-config "..."]``.
 """
@@ -17,6 +19,7 @@ import argparse
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -51,6 +54,51 @@ def _prepare(config_values: dict[str, Any], partition_ids: list[int], num_partit
         node = NodeConfig(partition_id=partition_id, num_partitions=num_partitions)
         load_teacher(config, node, load_site(config, node))
     return len(partition_ids)
+
+
+def pretrain_public_teacher(config: FedKDConfig, *, echo: bool = True, heartbeat_s: float = 15.0) -> Path | None:
+    """Pretrain the run's public-pool teacher once (before any site needs it); ``None`` if the run uses none.
+
+    A cached teacher of the same recipe is only loaded. While it trains, a line says
+    so every ``heartbeat_s`` seconds; when it is ready, a line gives its accuracy on
+    the dataset's test split and where it is cached.
+    """
+    from clients.site import cache_dir
+    from fedkd.device import resolve_device
+    from fedkd.node_config import NodeConfig
+    from fedkd.pretraining import cached_pretrained, pretrain_recipe, pretrain_teacher
+
+    recipe = pretrain_recipe(config)
+    if recipe is None:
+        return None
+    folder = cache_dir(config, NodeConfig())
+    started = time.monotonic()
+    fresh = cached_pretrained(recipe, folder) is None
+    if fresh and echo:
+        print(f"[fedkd] teacher pretraining: {recipe.architecture} on a public pool of {recipe.samples} fresh "
+              f"{recipe.dataset} samples (generator seed {recipe.pool_seed}, disjoint from the federation's data), "
+              f"{recipe.epochs} epoch{'' if recipe.epochs == 1 else 's'}, once per machine", flush=True)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(heartbeat_s):
+            print(f"[fedkd] teacher pretraining: {time.monotonic() - started:.0f}s", flush=True)
+
+    beater = threading.Thread(target=beat, daemon=True)
+    if fresh and echo:
+        beater.start()
+    try:
+        path = pretrain_teacher(recipe, cache_dir=folder, device=resolve_device(config.teacher_device))
+    finally:
+        stop.set()
+    info = cached_pretrained(recipe, folder) or {}
+    if echo:
+        how = f"pretrained in {time.monotonic() - started:.0f}s" if fresh else "found in the cache"
+        epochs = config.teacher_finetune_epochs
+        then = f"sites fine-tune it on their shards for {epochs} epochs" if epochs else "sites use it as it is"
+        print(f"[fedkd] teacher pretraining: {how}, test accuracy {float(str(info.get('test_accuracy', 0.0))):.4f}; "
+              f"{then}", flush=True)
+    return path
 
 
 def trained_teachers(config: FedKDConfig) -> int:
@@ -122,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {key: tomllib.loads(f"v = {raw}")["v"]
                  for key, _, raw in (item.partition("=") for item in args.run_config.split())}
     config = FedKDConfig.from_run_config({**FedKDConfig().to_dict(), **overrides}, base_dir=APP_DIR)
+    pretrain_public_teacher(config)
     prepare_teachers(config, args.num_supernodes, workers=args.workers)
     return 0
 

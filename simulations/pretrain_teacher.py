@@ -12,6 +12,11 @@ writes it with :func:`fedkd.checkpoint.save_model` (atomically), for a site's
 
 It prints the teacher's accuracy on the dataset's official test split.
 
+fedkd's default run does the same for MNIST-1D by itself (``teacher-pretraining=public-pool``,
+:mod:`fedkd.pretraining`: same corpus, same seeds and settings, cached per machine under the
+cache's ``pretrained/``); this command writes such a teacher to a file of your choosing, e.g.
+for a site's node-config ``teacher-checkpoint``.
+
 Run: ``python -m simulations.pretrain_teacher --dataset mnist1d --architecture cnn1d --out teacher.safetensors``.
 """
 

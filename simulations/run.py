@@ -41,12 +41,23 @@ from typing import Any
 
 import yaml
 
-from fedkd.config import FedKDConfig
+from fedkd.config import ConfigError, FedKDConfig
 from fedkd.device import visible_gpus
 from fedkd.results import read_results
-from simulations.console import console_line, failure_reason, header, strip_ansi, summary
+from simulations.comparison import (
+    Comparison,
+    ce_only_values,
+    changed_values,
+    config_digest,
+    final_accuracy,
+    mean_teacher_accuracy,
+    write_comparison,
+)
+from simulations.console import comparison_line, console_line, failure_reason, header, strip_ansi, summary
 from simulations.placement import client_resources, machine_resources
 from simulations.preflight import PreflightError, parse_run_config, plan_run, write_resolved_experiment
+from simulations.prepare_teachers import prepare_teachers as prepare
+from simulations.prepare_teachers import pretrain_public_teacher
 
 APP_DIR = Path(__file__).resolve().parent.parent
 FLOWER_ENV = {
@@ -170,6 +181,7 @@ def run_simulation(
     prepare_teachers: bool = False,
     verbose: bool = False,
     ray_address: str | None = None,
+    label: str = "",
 ) -> Path:
     """Run the app with ``flwr run`` on a private SuperLink; return the results folder.
 
@@ -200,6 +212,12 @@ def run_simulation(
     ray_address : str, optional
         ``host:port`` of a running Ray cluster's head (``ray start --head``) to run the clients
         on, across its nodes; default: a Ray instance of the run's own (:func:`simulation_env`).
+    label : str
+        A run beside the main one (``"CE-only baseline"``): its round lines are echoed
+        with this label after ``[fedkd]``, its set-up lines not at all.
+
+    A run whose sites start from the public-pool teacher (``teacher-pretraining``)
+    has it pretrained here, once per machine, before anything else.
 
     Raises
     ------
@@ -211,15 +229,19 @@ def run_simulation(
     cpus, gpus = machine_resources()
     resources = client_resources(num_supernodes, client_cpus=client_cpus, client_gpus=client_gpus,
                                  cpus=cpus, gpus=gpus)
-    if echo:
+    setup = echo and not label
+    try:
+        config: FedKDConfig | None = resolved_config(run_config or {}, app_dir)
+    except ConfigError:
+        config = None  # the server refuses it too; the run's failure says why, as without the harness
+    if setup:
         print(f"[fedkd] {num_supernodes} clients, {resources.concurrent(cpus=cpus, gpus=gpus)} at once "
               f"({resources.num_cpus} CPU, {resources.num_gpus:g} GPU each; {cpus} CPUs, {gpus} GPUs)", flush=True)
-    if prepare_teachers:
-        from simulations.prepare_teachers import prepare_teachers as prepare
-
-        prepare(resolved_config(run_config or {}, app_dir), num_supernodes,
-                workers=resources.concurrent(cpus=cpus, gpus=gpus),
-                gpus=visible_gpus() or tuple(str(i) for i in range(gpus)), echo=echo)
+    if config is not None:
+        pretrain_public_teacher(config, echo=setup)
+    if config is not None and prepare_teachers:
+        prepare(config, num_supernodes, workers=resources.concurrent(cpus=cpus, gpus=gpus),
+                gpus=visible_gpus() or tuple(str(i) for i in range(gpus)), echo=setup)
     home = Path(tempfile.mkdtemp(prefix="fedkd-flwr-"))
     env = simulation_env(home, verbose=verbose, ray_address=ray_address)
     federation = f"num-supernodes={num_supernodes} {resources.federation_config()}"
@@ -237,6 +259,8 @@ def run_simulation(
             for line in process.stdout:
                 lines.append(line)
                 shown = console_line(line, verbose=verbose, colour=colour) if echo else None
+                if shown is not None and label:
+                    shown = shown.replace("[fedkd] round ", f"[fedkd] {label} round ", 1)
                 if shown is not None:
                     print(shown, flush=True)
                 if time.monotonic() - started > timeout:
@@ -264,9 +288,15 @@ def resolved_config(run_config: Mapping[str, Any], app_dir: Path = APP_DIR) -> F
     return FedKDConfig.from_run_config({**FedKDConfig().to_dict(), **run_config}, base_dir=app_dir)
 
 
+PREDATING: dict[str, Any] = {"teacher-pretraining": "none"}
+"""What a run that predates a key ran with, where that differs from the key's default (the public-pool
+teacher became the default after runs without the key had trained their teachers on the shard)."""
+
+
 def same_config(stored: Mapping[str, Any], config: FedKDConfig) -> bool:
-    """Whether a stored run's config is ``config``; keys the run predates count at their defaults."""
-    current, defaults = config.to_dict(), FedKDConfig().to_dict()
+    """Whether a stored run's config is ``config``; keys the run predates count at the value it ran with
+    (:data:`PREDATING`), else at their defaults."""
+    current, defaults = config.to_dict(), {**FedKDConfig().to_dict(), **PREDATING}
     return set(stored) <= set(current) and all(stored.get(k, defaults[k]) == v for k, v in current.items())
 
 
@@ -299,6 +329,54 @@ def run_or_reuse(
     print(f"running {run_config['run-name']}", flush=True)
     folder = run_simulation(num_supernodes=num_supernodes, run_config=run_config, echo=False, timeout=timeout)
     return list(read_results(folder)["rounds"])
+
+
+def ce_only_baseline(
+    config: FedKDConfig, *, num_supernodes: int, client_cpus: int | None = None,
+    client_gpus: float | None = None, echo: bool = True, ray_address: str | None = None,
+) -> tuple[list[dict[str, Any]], Path]:
+    """The rounds and folder of the CE-only baseline of ``config``: reused when finished, else run now.
+
+    The baseline is ``config`` with distillation off (:func:`simulations.comparison.ce_only_values`),
+    in ``output-dir/baselines/ce-only-<digest>-n<clients>``.
+    """
+    values = ce_only_values(config, num_supernodes)
+    folder = Path(values["output-dir"]) / values["run-name"]
+    rounds = finished_run(values)
+    if rounds is not None:
+        if echo:
+            print(f"[fedkd] CE-only baseline: reusing {folder}", flush=True)
+        return rounds, folder
+    if echo:
+        print(f"[fedkd] CE-only baseline: running the same config with distillation off (kd-alpha=1); "
+              f"results in {folder}", flush=True)
+    run_simulation(num_supernodes=num_supernodes, run_config=changed_values(values), client_cpus=client_cpus,
+                   client_gpus=client_gpus, prepare_teachers=True, echo=echo, label="CE-only baseline",
+                   ray_address=ray_address)
+    return list(read_results(folder)["rounds"]), folder
+
+
+def compare_with_baseline(
+    config: FedKDConfig, rounds: list[dict[str, Any]], folder: Path, *, num_supernodes: int,
+    client_cpus: int | None = None, client_gpus: float | None = None, ray_address: str | None = None,
+) -> Comparison:
+    """The run's final global student beside its CE-only baseline and its sites' mean teacher; saved in
+    ``folder/comparison.json``. A run that is itself CE-only is its own baseline."""
+    student = final_accuracy(rounds)
+    if student is None:
+        raise SimulationFailed(f"the run in {folder} evaluated no round; there is nothing to compare")
+    baseline = ce_only_values(config, num_supernodes)
+    if config_digest(FedKDConfig.from_mapping(baseline)) == config_digest(config):
+        ce_only, where = student, str(folder)
+    else:
+        baseline_rounds, baseline_folder = ce_only_baseline(config, num_supernodes=num_supernodes,
+                                                            client_cpus=client_cpus, client_gpus=client_gpus,
+                                                            ray_address=ray_address)
+        ce_only, where = final_accuracy(baseline_rounds), str(baseline_folder)
+    comparison = Comparison(student=student, ce_only=ce_only,
+                            teacher_mean=mean_teacher_accuracy(config, num_supernodes), baseline_dir=where)
+    write_comparison(folder, comparison)
+    return comparison
 
 
 def resume_config(folder: Path, app_dir: Path = APP_DIR) -> dict[str, Any]:
@@ -351,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray-address", default=None,
                         help="host:port of a running Ray cluster's head to run the clients on (see docs/scale.md); "
                              "default: a Ray instance of the run's own")
+    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                        help="after the run, print its final accuracy beside the CE-only FedAvg student of the same "
+                             "config (run once, then reused) and the sites' mean teacher (default on)")
     parser.add_argument("--verbose", action="store_true", help="show all of Flower's output")
     parser.add_argument("--list-keys", action="store_true", help="print every config key and its default, then exit")
     parser.add_argument("--resume", type=Path, default=None,
@@ -394,7 +475,17 @@ def main(argv: list[str] | None = None) -> int:
     except SimulationFailed as error:
         print(f"fedkd: simulation failed: {error}", file=sys.stderr)
         return 1
-    print(summary(read_results(folder)["rounds"], folder))
+    rounds = list(read_results(folder)["rounds"])
+    print(summary(rounds, folder), flush=True)
+    if args.baseline and plan.config.task == "classification" and final_accuracy(rounds) is not None:
+        try:
+            comparison = compare_with_baseline(plan.config, rounds, folder, num_supernodes=args.num_supernodes,
+                                               client_cpus=args.client_cpus, client_gpus=args.client_gpus,
+                                               ray_address=args.ray_address)
+        except SimulationFailed as error:
+            print(f"fedkd: the CE-only baseline failed: {error}", file=sys.stderr)
+            return 1
+        print(comparison_line(comparison))
     return 0
 
 

@@ -73,7 +73,8 @@ def exchange(cache_root: Path) -> Iterator[Exchange]:
         _clear_site_caches()
         # The site's cache is the session's temporary cache folder, where MNIST-1D is already loaded.
         # The teacher (cnn1d) has parameter names and shapes the student (mlp) lacks.
-        config = FedKDConfig.from_mapping({"teacher-epochs": 2, "local-epochs": 1, "cache-dir": str(cache_root)})
+        config = FedKDConfig.from_mapping({"teacher-epochs": 2, "teacher-pretraining": "none", "local-epochs": 1,
+                                           "cache-dir": str(cache_root)})
         try:
             torch.manual_seed(0)
             student = build_student(config)

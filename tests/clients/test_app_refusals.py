@@ -59,7 +59,8 @@ def test_client_train_received_nan_student_replies_an_error_naming_the_weight(ca
 
 def test_client_train_that_diverges_refuses_to_send_its_student(cache_root: Path) -> None:
     # Prepare: a finite but absurd learning rate makes the student's weights overflow.
-    config = FedKDConfig.from_mapping({"cache-dir": str(cache_root), "teacher-epochs": 1, "local-epochs": 1,
+    config = FedKDConfig.from_mapping({"cache-dir": str(cache_root), "teacher-epochs": 1,
+                                       "teacher-pretraining": "none", "local-epochs": 1,
                                        "learning-rate": 1e30, "momentum": 0.0})
     torch.manual_seed(0)
 
@@ -72,7 +73,8 @@ def test_client_train_that_diverges_refuses_to_send_its_student(cache_root: Path
 
 
 def test_client_without_a_local_test_split_trains_and_evaluates_zero_examples(cache_root: Path) -> None:
-    config = FedKDConfig.from_mapping({"cache-dir": str(cache_root), "teacher-epochs": 1, "local-epochs": 1,
+    config = FedKDConfig.from_mapping({"cache-dir": str(cache_root), "teacher-epochs": 1,
+                                       "teacher-pretraining": "none", "local-epochs": 1,
                                        "local-test-fraction": 0.0})
     student = build_student(config)
 

@@ -31,7 +31,8 @@ def task_identity() -> Iterator[None]:
 
 
 def _config(tmp_path: Path, **overrides: Any) -> FedKDConfig:
-    values = {"local-dp": True, "teacher-epochs": 3, "local-epochs": 1, "num-server-rounds": 3,
+    values = {"local-dp": True, "teacher-epochs": 3,
+              "teacher-pretraining": "none", "local-epochs": 1, "num-server-rounds": 3,
               "cache-dir": str(tmp_path / "cache"), **overrides}
     return FedKDConfig.from_mapping(values)
 

@@ -1,4 +1,4 @@
-"""A real run's console has the shape docs/first-hour.md shows: header, one line per round, summary."""
+"""A real run's console has the shape docs/first-hour.md shows, from header to the baseline comparison."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ pytestmark = pytest.mark.e2e
 
 DOC = APP_DIR / "docs" / "first-hour.md"
 NUMBER_OR_PATH = re.compile(r"(/[A-Za-z][^\s;]*|\d+(?:\.\d+)?)")
+ROUND, BASELINE = "[fedkd] round ", "[fedkd] CE-only baseline"
 
 
 def sample_console() -> list[str]:
@@ -30,43 +31,43 @@ def line_pattern(sample: str) -> re.Pattern[str]:
     return re.compile(regex.replace(r"/\S+", r"/[^\s;]+"))
 
 
-def _setup_and_rounds(lines: list[str]) -> tuple[list[str], list[str]]:
-    """The placement and teacher-preparation lines before the first round line, and the round lines."""
-    first = next(i for i, line in enumerate(lines) if line.startswith("[fedkd] round "))
-    return lines[:first], lines[first:]
+def sections(lines: list[str]) -> dict[str, list[str]]:
+    """A console split into header, set-up, rounds, summary, baseline and comparison lines."""
+    first = next(i for i, line in enumerate(lines) if line.startswith(ROUND))
+    done = next(i for i, line in enumerate(lines) if line.startswith("fedkd: done"))
+    return {"header": lines[:1], "setup": lines[1:first], "rounds": lines[first:done], "summary": [lines[done]],
+            "baseline": lines[done + 1:-1], "comparison": lines[-1:]}
 
 
-def test_sample_console_in_the_doc_has_a_header_round_lines_and_a_summary() -> None:
-    lines = sample_console()
+def test_sample_console_in_the_doc_has_every_section() -> None:
+    parts = sections(sample_console())
 
-    setup, rounds = _setup_and_rounds(lines[1:-1])
-    assert lines[0].startswith("fedkd: mnist1d,") and lines[-1].startswith("fedkd: done: final accuracy")
-    assert setup and rounds and all(line.startswith("[fedkd] round ") for line in rounds)
+    assert parts["header"][0].startswith("fedkd: mnist1d,") and parts["setup"]
+    assert any("teacher pretraining: pretrained in" in line for line in parts["setup"])
+    assert parts["rounds"] and all(line.startswith(ROUND) for line in parts["rounds"])
+    assert parts["baseline"] and all(line.startswith(BASELINE) for line in parts["baseline"])
+    assert parts["comparison"][0].startswith("[fedkd] global student ")
 
 
 def test_real_run_console_lines_match_the_documented_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Prepare: the documented sample, one pattern per line (numbers and paths as wildcards).
-    sample = sample_console()
-    sample_setup, sample_rounds = _setup_and_rounds(sample[1:-1])
-    header, summary = line_pattern(sample[0]), line_pattern(sample[-1])
-    setup, rounds = [line_pattern(s) for s in sample_setup], [line_pattern(s) for s in sample_rounds]
+    sample = {name: [line_pattern(s) for s in lines] for name, lines in sections(sample_console()).items()}
 
-    # Execute: a tiny real run through the harness's command line.
+    # Execute: a tiny real run through the harness's command line, CE-only baseline included (the default).
     code = main(["--num-supernodes", "2", "--client-cpus", "1", "--run-name", "console",
-                 "--run-config", f"num-server-rounds=2 teacher-epochs=2 local-epochs=1 "
-                                 f"output-dir='{tmp_path}' cache-dir='{tmp_path / 'cache'}'"])
+                 "--run-config", f"num-server-rounds=2 teacher-pretrain-samples=1000 teacher-pretrain-epochs=2 "
+                                 f"teacher-finetune-epochs=2 local-epochs=1 output-dir='{tmp_path}' "
+                                 f"cache-dir='{tmp_path / 'cache'}'"])
 
-    # Assert: header, placement and teacher lines, rounds 0..2, summary; nothing else; no colour codes.
+    # Assert: every section's lines match the sample's; nothing else; no colour codes.
     out = capsys.readouterr().out
-    lines = out.splitlines()
     assert code == 0, out
     assert "\x1b[" not in out
-    run_setup, run_rounds = _setup_and_rounds(lines[1:-1])
-    assert len(run_rounds) == 3 and 3 <= len(run_setup) <= 4, out  # a progress line at most every 5 s
-    assert all(any(p.fullmatch(line) for p in setup) for line in run_setup), run_setup
-    assert header.fullmatch(lines[0]), lines[0]
-    assert str(tmp_path / "console") in lines[0] and str(tmp_path / "console") in lines[-1]
-    for number, line in enumerate(run_rounds):
-        assert line.startswith(f"[fedkd] round {number}/2: "), line
-        assert any(p.fullmatch(line) for p in rounds), line
-    assert summary.fullmatch(lines[-1]), lines[-1]
+    run = sections(out.splitlines())
+    for name, lines in run.items():
+        assert lines and all(any(p.fullmatch(line) for p in sample[name]) for line in lines), (name, lines)
+    assert any("teacher pretraining: pretrained in" in line for line in run["setup"]), run["setup"]
+    assert [line.split(":")[0] for line in run["rounds"]] == [f"[fedkd] round {n}/2" for n in range(3)]
+    assert [line.split(":")[0] for line in run["baseline"][1:]] == [f"{BASELINE} round {n}/2" for n in range(3)]
+    assert str(tmp_path / "console") in run["header"][0] and str(tmp_path / "console") in run["summary"][0]
+    assert (tmp_path / "console" / "comparison.json").is_file()

@@ -20,7 +20,7 @@ def test_simulation_three_clients_two_rounds_writes_results_above_chance(tmp_pat
     overrides = {
         "experiment": "mnist1d-iid.yaml",
         "num-server-rounds": 2,
-        "teacher-epochs": 10,
+        "teacher-epochs": 10, "teacher-pretraining": "none",
         "output-dir": str(tmp_path / "results"),
         "run-name": "e2e",
         "cache-dir": str(tmp_path / "cache"),
@@ -72,7 +72,8 @@ def test_simulation_same_config_and_seed_gives_the_same_numbers_bit_for_bit(tmp_
     from safetensors.torch import load_file
 
     def run(name: str) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
-        overrides = {"num-server-rounds": 2, "teacher-epochs": 5, "output-dir": str(tmp_path), "run-name": name,
+        overrides = {"num-server-rounds": 2, "teacher-epochs": 5,
+                     "teacher-pretraining": "none", "output-dir": str(tmp_path), "run-name": name,
                      "cache-dir": str(tmp_path / f"cache-{name}")}
         folder = run_simulation(num_supernodes=3, run_config=overrides, echo=False, timeout=600)
         rounds = json.loads((folder / "results.json").read_text())["rounds"]
@@ -92,7 +93,8 @@ def test_simulation_same_config_and_seed_gives_the_same_numbers_bit_for_bit(tmp_
 def test_client_level_dp_reports_user_level_epsilon_every_round(tmp_path: Path) -> None:
     from opacus.accountants import RDPAccountant
 
-    overrides = {"num-server-rounds": 2, "teacher-epochs": 3, "client-dp": "client-fixed",
+    overrides = {"num-server-rounds": 2, "teacher-epochs": 3,
+                 "teacher-pretraining": "none", "client-dp": "client-fixed",
                  "client-dp-noise-multiplier": 2.0, "client-dp-clipping-norm": 1.0,
                  "output-dir": str(tmp_path), "run-name": "cdp", "cache-dir": str(tmp_path / "cache")}
 
@@ -122,7 +124,7 @@ def test_secure_aggregation_gives_the_weighted_average_of_the_sites_students(tmp
     from fedkd.seeding import seed_everything
     from fedkd.student import build_student
 
-    overrides = {"num-server-rounds": 1, "teacher-epochs": 3, "secure-aggregation": True,
+    overrides = {"num-server-rounds": 1, "teacher-epochs": 3, "teacher-pretraining": "none", "secure-aggregation": True,
                  "output-dir": str(tmp_path), "run-name": "secagg", "cache-dir": str(tmp_path / "cache")}
 
     folder = run_simulation(num_supernodes=3, run_config=overrides, echo=False, timeout=600)
@@ -151,7 +153,7 @@ def test_secure_aggregation_gives_the_weighted_average_of_the_sites_students(tmp
 
 def test_secure_aggregation_sends_each_round_its_scheduled_temperature(tmp_path: Path) -> None:
     # SecAgg+'s legacy workflow asks for a fit config every round; the default schedule (T 8 -> 2) rides in it.
-    overrides = {"num-server-rounds": 2, "teacher-epochs": 3, "secure-aggregation": True,
+    overrides = {"num-server-rounds": 2, "teacher-epochs": 3, "teacher-pretraining": "none", "secure-aggregation": True,
                  "output-dir": str(tmp_path), "run-name": "secagg-schedule", "cache-dir": str(tmp_path / "cache")}
 
     folder = run_simulation(num_supernodes=3, run_config=overrides, echo=False, timeout=600)
@@ -169,7 +171,8 @@ def test_int8_compressed_updates_under_server_side_client_dp_shrink_the_bytes_re
     from fedkd.student import build_student
     from server.metered_grid import content_bytes
 
-    overrides = {"num-server-rounds": 2, "teacher-epochs": 3, "update-compression": "int8",
+    overrides = {"num-server-rounds": 2, "teacher-epochs": 3,
+                 "teacher-pretraining": "none", "update-compression": "int8",
                  "client-dp": "server-fixed", "client-dp-noise-multiplier": 0.001, "client-dp-clipping-norm": 10.0,
                  "output-dir": str(tmp_path), "run-name": "int8", "cache-dir": str(tmp_path / "cache")}
     student = content_bytes(RecordDict({"arrays": ArrayRecord(build_student(FedKDConfig()).state_dict())}))

@@ -17,10 +17,11 @@ def test_typed_default_value_beats_the_experiment_file_in_a_real_run(
 ) -> None:
     # Prepare: a file that sets local-epochs to 2; the command line types the default, 3.
     experiment = tmp_path / "two-epochs.yaml"
-    experiment.write_text("local-epochs: 2\npartitioner: iid\nteacher-epochs: 2\n")
+    experiment.write_text("local-epochs: 2\npartitioner: iid\nteacher-epochs: 2\nteacher-pretraining: none\n")
 
     # Execute
-    code = main(["--num-supernodes", "2", "--client-cpus", "1", "--run-name", "typed", "--experiment", str(experiment),
+    code = main(["--num-supernodes", "2", "--client-cpus", "1", "--no-baseline",
+                 "--run-name", "typed", "--experiment", str(experiment),
                  "--run-config", f"local-epochs=3 num-server-rounds=1 output-dir='{tmp_path}' "
                                  f"cache-dir='{tmp_path / 'cache'}'"])
 

@@ -15,7 +15,7 @@ def test_simulation_with_every_method_option_schedules_and_reports_transfer(tmp_
     overrides = {
         "experiment": "mnist1d-iid.yaml",
         "num-server-rounds": 3,
-        "teacher-epochs": 10,
+        "teacher-epochs": 10, "teacher-pretraining": "none",
         "kd-logit-loss": "dkd",
         "trust-measure": "max-prob",
         "trust-threshold": 0.3,

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.e2e
 def test_simulation_krum_without_local_test_splits_trains_and_evaluates_zero_examples(tmp_path: Path) -> None:
     # Prepare: local-test-fraction 0 used to crash every client (torch.cat of no tensors).
     overrides = {"experiment": "mnist1d-iid.yaml", "num-server-rounds": 2, "teacher-epochs": 5,
+                 "teacher-pretraining": "none",
                  "local-test-fraction": 0.0, "strategy": "krum", "num-malicious-nodes": 0,
                  "output-dir": str(tmp_path / "results"), "run-name": "krum", "cache-dir": str(tmp_path / "cache")}
 

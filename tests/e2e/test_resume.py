@@ -27,7 +27,8 @@ pytestmark = pytest.mark.e2e
 
 def _overrides(tmp_path: Path, tag: str) -> dict[str, Any]:
     # Equal-length paths in both runs: the config travels to the sites, and its bytes are counted.
-    return {"num-server-rounds": 4, "teacher-epochs": 3, "strategy": "fedavgm", "run-name": "run",
+    return {"num-server-rounds": 4, "teacher-epochs": 3,
+            "teacher-pretraining": "none", "strategy": "fedavgm", "run-name": "run",
             "output-dir": str(tmp_path / f"out-{tag}"), "cache-dir": str(tmp_path / f"cache-{tag}")}
 
 
@@ -86,7 +87,7 @@ def test_run_killed_after_round_two_and_resumed_equals_the_uninterrupted_run_bit
     env = {**os.environ, "TMPDIR": str(tmp)}
     killed = _overrides(tmp_path, "a")
     folder = Path(killed["output-dir"]) / "run"
-    command = [sys.executable, "-m", "simulations.run", "--num-supernodes", "2"]
+    command = [sys.executable, "-m", "simulations.run", "--num-supernodes", "2", "--no-baseline"]
     with open(tmp_path / "harness.log", "wb") as log:
         harness = subprocess.Popen([*command, "--run-config", run_config_string(killed)], cwd=APP_DIR, env=env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.e2e
 def test_second_run_on_the_same_data_continues_each_sites_epsilon(tmp_path: Path) -> None:
     # Prepare: two runs of the same config on the same sites' caches (a site's disk outlives runs).
     def run(name: str) -> list[dict[str, object]]:
-        overrides = {"num-server-rounds": 2, "teacher-epochs": 3, "local-dp": True, "dp-noise-multiplier": 1.2,
+        overrides = {"num-server-rounds": 2, "teacher-epochs": 3,
+                     "teacher-pretraining": "none", "local-dp": True, "dp-noise-multiplier": 1.2,
                      "output-dir": str(tmp_path), "run-name": name, "cache-dir": str(tmp_path / "cache")}
         folder = run_simulation(num_supernodes=2, run_config=overrides, echo=False, timeout=600)
         return list(json.loads((folder / "results.json").read_text())["rounds"])

@@ -11,14 +11,15 @@ import fedkd.teacher
 from clients.site import load_site, load_teacher
 from fedkd.config import FedKDConfig
 from fedkd.node_config import NodeConfig
-from simulations.prepare_teachers import prepare_teachers
+from simulations.prepare_teachers import prepare_teachers, pretrain_public_teacher
 
 
 def test_prepare_teachers_every_site_cached_so_clients_load_without_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Prepare
-    config = FedKDConfig.from_mapping({"cache-dir": str(tmp_path), "teacher-epochs": 1})
+    config = FedKDConfig.from_mapping({"cache-dir": str(tmp_path), "teacher-epochs": 1,
+                                       "teacher-pretraining": "none"})
 
     # Execute: two sites on two worker processes, then again.
     first = prepare_teachers(config, 2, workers=2, echo=False)
@@ -41,3 +42,31 @@ def test_prepare_teachers_every_site_cached_so_clients_load_without_training(
 def test_prepare_teachers_zero_workers_is_refused() -> None:
     with pytest.raises(ValueError, match="workers=0"):
         prepare_teachers(FedKDConfig(), 3, workers=0)
+
+
+def test_pretrain_public_teacher_pretrains_once_then_says_it_found_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Prepare: a tiny public pool.
+    config = FedKDConfig.from_mapping({"cache-dir": str(tmp_path), "teacher-pretrain-samples": 200,
+                                       "teacher-pretrain-epochs": 1})
+
+    # Execute
+    first = pretrain_public_teacher(config)
+    said_first = capsys.readouterr().out
+    second = pretrain_public_teacher(config)
+    said_second = capsys.readouterr().out
+
+    # Assert: one file, pretrained the first time and found the second, each time said on the console.
+    assert first == second and first is not None and first.is_file()
+    assert "public pool of 200 fresh mnist1d samples" in said_first and "pretrained in" in said_first
+    assert "found in the cache" in said_second and "public pool" not in said_second
+
+
+def test_pretrain_public_teacher_shard_only_run_does_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = FedKDConfig.from_mapping({"cache-dir": str(tmp_path), "teacher-pretraining": "none"})
+
+    assert pretrain_public_teacher(config) is None
+    assert capsys.readouterr().out == "" and not (tmp_path / "pretrained").exists()

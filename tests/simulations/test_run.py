@@ -113,3 +113,11 @@ def test_main_ray_address_flag_reaches_the_simulation(monkeypatch: pytest.Monkey
     assert code == 1
     assert seen["ray_address"] == "127.0.0.1:6379"
     assert seen["num_supernodes"] == 3
+
+
+def test_same_config_run_that_predates_teacher_pretraining_counts_as_shard_only() -> None:
+    shard_only = FedKDConfig.from_mapping({"teacher-pretraining": "none"})
+    stored = {k: v for k, v in shard_only.to_dict().items() if k != "teacher-pretraining"}
+
+    assert same_config(stored, shard_only)
+    assert not same_config(stored, FedKDConfig())
