@@ -171,13 +171,14 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        shared = {"num-server-rounds": args.rounds, "cache-dir": str(root / "sim-cache")}
+        # Teachers trained on each shard (no public-pool pretraining): the same teacher work in both.
+        shared = {"num-server-rounds": args.rounds, "cache-dir": str(root / "sim-cache"), "teacher-pretraining": "none"}
         config = FedKDConfig.from_mapping(shared)
         sites = write_sites(config, args.sites, root / "sites")
         simulated = run_simulation(num_supernodes=args.sites, echo=False, prepare_teachers=True,
                                    run_config={**shared, "output-dir": str(root / "results"), "run-name": "sim"})
-        deployed = deploy(sites, {"num-server-rounds": args.rounds, "output-dir": str(root / "results"),
-                                  "run-name": "deployed"}, root)
+        deployed = deploy(sites, {"num-server-rounds": args.rounds, "teacher-pretraining": "none",
+                                  "output-dir": str(root / "results"), "run-name": "deployed"}, root)
         (sim_first, sim_steady), (dep_first, dep_steady) = steady_seconds(simulated), steady_seconds(deployed)
         start = process_start_seconds()
     figures = {

@@ -2,8 +2,9 @@
 
 One SuperLink with TLS and SuperNode authentication, three SuperNodes with data
 prepared by ``fedkd site prepare`` from MNIST-1D shards (the third with its own
-``mlp`` teacher checkpoint; the others train ``cnn1d`` teachers), the server
-evaluating on its own held-out file (``server-test-data``), and two SuperNodes
+``mlp`` teacher checkpoint, the others with the default ``cnn1d`` pretrained on a
+public pool; each fine-tuned on its shard), the server evaluating on its own
+held-out file (``server-test-data``), and two SuperNodes
 that must be refused: one with an unregistered key, one without the CA. Every
 command comes from the page's code blocks, with this test's values for the
 variables; every process started here is stopped by its PID in ``finally``.
@@ -136,10 +137,16 @@ def test_deployment_tls_and_supernode_auth_three_sites_completes_and_refuses_str
     for name in ("results.csv", "accuracy.png", "config.yaml"):
         assert (folder / name).is_file(), name
 
-    # The third site used its mlp checkpoint (logits cached under a checkpoint key); the others trained cnn1d.
-    assert list((tmp_path / "cache-3" / "teachers").glob("ckpt-*.logits.safetensors"))
+    # The third site fine-tuned its own mlp checkpoint (teacher-finetune-epochs); the others fine-tuned the cnn1d
+    # each pretrained on the public pool (the default).
+    tuned = [p for p in (tmp_path / "cache-3" / "teachers").glob("tuned-*.safetensors")
+             if not p.name.endswith(".logits.safetensors")]
+    assert [read_metadata(p)["architecture"] for p in tuned] == ["mlp"]
+    assert list((tmp_path / "cache-3" / "teachers").glob("tuned-*.logits.safetensors"))
+    assert not list((tmp_path / "cache-3").glob("pretrained/*"))
     assert not list((tmp_path / "cache-3" / "teachers").glob("*.json"))
     for site in (1, 2):
         trained = [p for p in (tmp_path / f"cache-{site}" / "teachers").glob("*.safetensors")
                    if not p.name.endswith(".logits.safetensors")]
         assert [read_metadata(p)["architecture"] for p in trained] == ["cnn1d"]
+        assert list((tmp_path / f"cache-{site}" / "pretrained").glob("*.safetensors"))

@@ -69,7 +69,8 @@ def test_supernode_killed_mid_round_run_finishes_names_it_and_restarted_site_con
         prepared = run(f"fedkd site prepare --dataset mnist1d --npz {shard} --out {folder}", env)
         assert prepared.returncode == 0, prepared.stderr
         sites.append(folder)
-    run_config = (f"num-server-rounds={ROUNDS} teacher-epochs=2 local-dp=true dp-noise-multiplier=1.0 "
+    run_config = (f"num-server-rounds={ROUNDS} teacher-pretraining='none' teacher-epochs=2 local-dp=true "
+                  "dp-noise-multiplier=1.0 "
                   f"output-dir='{tmp_path / 'results'}' run-name='crash' server-test-data='{values['SERVER_TEST']}'")
 
     with processes(tmp_path, env) as started:
