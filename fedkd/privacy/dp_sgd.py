@@ -43,7 +43,7 @@ def _chunks(index: torch.Tensor, size: int) -> Iterator[tuple[torch.Tensor, bool
 
     An empty batch is one empty pass: its step still adds noise.
     """
-    parts = list(index.split(size)) if size and len(index) else [index]
+    parts = list(torch.split(index, size)) if size and len(index) else [index]
     for number, part in enumerate(parts):
         yield part, number == len(parts) - 1
 
