@@ -40,6 +40,7 @@ from fedkd.privacy.scopes import PRIVACY_SCOPES
 from pages.paths import CACHE, DOCS, ROOT, SWEEP
 from simulations.method_catalog import HINTON_KD
 from simulations.run import finished_run, run_or_reuse
+from simulations.sweep import final_metric, label, load_spec, run_values
 
 EPSILONS = (1.0, 2.0, 4.0, 8.0)
 # Experiment file and run-config overrides per dataset. Fashion-MNIST runs 5 rounds, not the file's 20:
@@ -134,12 +135,26 @@ TARGET_GAPS = {8.0: 3.0, 2.0: 8.0}  # issue 12: epsilon 8 within 3 points of the
 
 
 def _sweep_values(folder: Path) -> dict[str, dict[str, float]] | None:
-    """``row label -> seed -> final accuracy`` of a finished sweep folder, or ``None``."""
+    """``row label -> seed -> final accuracy`` of a sweep folder, or ``None`` when nothing finished.
+
+    A finished sweep's ``sweep.json`` is read; for one still running (or stopped), the
+    runs finished so far, found as the sweep tool names them.
+    """
     summary = folder / "sweep.json"
-    if not summary.is_file():
+    if summary.is_file():
+        values: dict[str, dict[str, float]] = json.loads(summary.read_text())["values"]
+        return values
+    spec_file = ROOT / "simulations" / "sweeps" / f"{folder.name}.yaml"
+    if not spec_file.is_file():
         return None
-    values: dict[str, dict[str, float]] = json.loads(summary.read_text())["values"]
-    return values
+    spec = load_spec(spec_file)
+    found: dict[str, dict[str, float]] = {}
+    for row in spec.rows():
+        for seed in spec.seeds:
+            rounds = finished_run(run_values(spec, row, seed, folder / "runs"))
+            if rounds is not None:
+                found.setdefault(label(row), {})[str(seed)] = final_metric(rounds, spec.metric)
+    return found or None
 
 
 def _page_stage(page: dict[str, Any], dataset: str) -> dict[str, Any] | None:
