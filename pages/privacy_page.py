@@ -137,16 +137,16 @@ TARGET_GAPS = {8.0: 3.0, 2.0: 8.0}  # issue 12: epsilon 8 within 3 points of the
 def _sweep_values(folder: Path) -> dict[str, dict[str, float]] | None:
     """``row label -> seed -> final accuracy`` of a sweep folder, or ``None`` when nothing finished.
 
-    A finished sweep's ``sweep.json`` is read; for one still running (or stopped), the
-    runs finished so far, found as the sweep tool names them.
+    The runs of the sweep file ``simulations/sweeps/<folder name>.yaml`` finished so far
+    are found as the sweep tool names them (a sweep still running, or stopped, counts
+    what it has); without that file, the folder's ``sweep.json`` summary is read.
     """
-    summary = folder / "sweep.json"
-    if summary.is_file():
-        values: dict[str, dict[str, float]] = json.loads(summary.read_text())["values"]
-        return values
     spec_file = ROOT / "simulations" / "sweeps" / f"{folder.name}.yaml"
     if not spec_file.is_file():
-        return None
+        summary = folder / "sweep.json"
+        values: dict[str, dict[str, float]] | None = (json.loads(summary.read_text())["values"]
+                                                       if summary.is_file() else None)
+        return values
     spec = load_spec(spec_file)
     found: dict[str, dict[str, float]] = {}
     for row in spec.rows():
