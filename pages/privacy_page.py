@@ -134,14 +134,17 @@ TUNED_SECTION = "## Local DP, tuned"
 TARGET_GAPS = {8.0: 3.0, 2.0: 8.0}  # issue 12: epsilon 8 within 3 points of the run without DP, epsilon 2 within 8
 
 
-def _sweep_values(folder: Path) -> dict[str, dict[str, float]] | None:
+SWEEP_FILES = ROOT / "simulations" / "sweeps"
+
+
+def _sweep_values(folder: Path, specs: Path = SWEEP_FILES) -> dict[str, dict[str, float]] | None:
     """``row label -> seed -> final accuracy`` of a sweep folder, or ``None`` when nothing finished.
 
-    The runs of the sweep file ``simulations/sweeps/<folder name>.yaml`` finished so far
+    The runs of the sweep file ``specs/<folder name>.yaml`` finished so far
     are found as the sweep tool names them (a sweep still running, or stopped, counts
     what it has); without that file, the folder's ``sweep.json`` summary is read.
     """
-    spec_file = ROOT / "simulations" / "sweeps" / f"{folder.name}.yaml"
+    spec_file = specs / f"{folder.name}.yaml"
     if not spec_file.is_file():
         summary = folder / "sweep.json"
         values: dict[str, dict[str, float]] | None = (json.loads(summary.read_text())["values"]
@@ -167,7 +170,8 @@ def _page_stage(page: dict[str, Any], dataset: str) -> dict[str, Any] | None:
             "epsilon": {f"{float(e):.1f}": {"0": cell["final_accuracy"]} for e, cell in cells.items()}}
 
 
-def tuned_data(sweeps: Path, screen: dict[str, Any] | None, page: dict[str, Any] | None = None) -> dict[str, Any]:
+def tuned_data(sweeps: Path, screen: dict[str, Any] | None, page: dict[str, Any] | None = None,
+               specs: Path = SWEEP_FILES) -> dict[str, Any]:
     """``docs/privacy-tuned.json``: each dataset's curve before and after tuning, by epsilon and seed.
 
     Each curve merges the rows of the stage's sweeps (``TUNED_SWEEPS``; a stage may
@@ -178,8 +182,8 @@ def tuned_data(sweeps: Path, screen: dict[str, Any] | None, page: dict[str, Any]
     for dataset, names in TUNED_SWEEPS.items():
         part: dict[str, Any] = {"experiment": names["experiment"]}
         for stage in ("before", "after"):
-            curves = [_sweep_values(sweeps / name) for name in names[stage].split("+")]
-            nodp = _sweep_values(sweeps / names[f"{stage}-nodp"])
+            curves = [_sweep_values(sweeps / name, specs) for name in names[stage].split("+")]
+            nodp = _sweep_values(sweeps / names[f"{stage}-nodp"], specs)
             if nodp is None or all(curve is None for curve in curves):
                 fallback = _page_stage(page or {}, dataset) if stage == "before" else None
                 if fallback is not None:

@@ -31,7 +31,7 @@ def test_tuned_data_merges_curve_sweeps_and_falls_back_to_the_page_for_before(sw
     page = {"datasets": {"Fashion-MNIST": {"baseline": {"final_accuracy": 0.836}, "table": {
         "local DP (record level)": {"8.0": {"final_accuracy": 0.731}}}}}}
 
-    data = tuned_data(sweeps, {"runs": [{"dataset": "MNIST-1D"}]}, page)
+    data = tuned_data(sweeps, {"runs": [{"dataset": "MNIST-1D"}]}, page, specs=sweeps / "no-sweep-files")
 
     after = data["datasets"]["MNIST-1D"]["after"]
     assert set(after["epsilon"]) == {"8.0", "2.0", "4.0"}
@@ -42,7 +42,7 @@ def test_tuned_data_merges_curve_sweeps_and_falls_back_to_the_page_for_before(sw
 
 
 def test_tuned_lines_gap_is_paired_over_shared_seeds_and_judged_against_the_target(sweeps: Path) -> None:
-    data = tuned_data(sweeps, None)
+    data = tuned_data(sweeps, None, specs=sweeps / 'no-sweep-files')
 
     rows = [line for line in tuned_lines(data) if line.startswith("| MNIST-1D")]
 
@@ -54,8 +54,21 @@ def test_tuned_lines_gap_is_paired_over_shared_seeds_and_judged_against_the_targ
     assert "| - | 50.0% (50.0 to 50.0, 1) | 52.0% (52.0 to 52.0, 1) |" in rows[1]  # no epsilon 1: a dash
 
 
+def test_tuned_data_counts_the_finished_runs_of_a_sweep_file_without_a_summary(tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "dp-mnist1d-tuned-nodp.yaml").write_text(
+        "seeds: [0, 1]\nbase: {num-server-rounds: 1}\ngrid: {local-dp: [false]}\nbaseline: {local-dp: false}\n")
+    (tmp_path / "dp-mnist1d-tuned-nodp").mkdir()
+    _sweep(tmp_path, "dp-mnist1d-tuned", {"dp-target-epsilon=8.0": {"0": 0.5}})
+
+    data = tuned_data(tmp_path, None, specs=specs)  # no run of the no-DP sweep has finished
+
+    assert "MNIST-1D" not in data["datasets"]
+
+
 def test_rewrite_tuned_replaces_its_section_and_keeps_the_rest(sweeps: Path) -> None:
-    data = tuned_data(sweeps, None)
+    data = tuned_data(sweeps, None, specs=sweeps / 'no-sweep-files')
     page = "# title\n\ntable\n\n## What the figures cover\n\n- text\n"
 
     once = rewrite_tuned(page, data)
