@@ -278,9 +278,9 @@ def tuned_lines(tuned: dict[str, Any]) -> list[str]:
                     "says DP-SGD no longer costs much, not that the sites' data helps much here."]
     missing = [name for name, part in tuned["datasets"].items() if "after" not in part]
     if missing:
-        out += ["", f"Not yet run through Flower after tuning: {', '.join(missing)} (its tuned experiment file "
-                "holds the best settings the screen below found; the targets stay open until its curve is "
-                "measured here)."]
+        out += ["", f"Not yet measured after tuning: {', '.join(missing)}. Its tuned experiment file carries "
+                "the DP-SGD settings over from MNIST-1D as a starting point, not a measured recipe; its targets "
+                "stay open, short by the gaps in its row above, until its curve is measured here."]
     if tuned["screen"]:
         out += ["", "Levers screened one at a time (seed 0, final accuracy; `docs/privacy-screen.json` holds each "
                 "run's settings and per-round curve). The screen runs the same sites, teachers, seeds and FedAvg "
