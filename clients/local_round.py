@@ -33,8 +33,7 @@ from fedkd.distill.site_round import feature_teacher, logit_knowledge
 from fedkd.distill.training import OptimizerSettings, TrainStats, distill
 from fedkd.evaluation import accuracy_of
 from fedkd.node_config import NodeConfig
-from fedkd.privacy.dp_settings import DPSettings
-from fedkd.privacy.ledger import sample_rate, steps_per_epoch
+from fedkd.privacy.dp_recipe import dp_optimizer_settings, dp_round_entry, dp_settings
 from fedkd.seeding import derive_seed
 from fedkd.teacher import Teacher, freeze, with_model
 
@@ -86,11 +85,9 @@ def train_round(config: FedKDConfig, context: Context, student: torch.nn.Module,
             ledger = load_ledger(context, path, config.dp_accountant)
             sigma = round_noise(config, ledger, teacher, site, context.run_id)
             check_noise(node, sigma)
-            steps = steps_per_epoch(config.batch_size, len(site.train)) * config.local_epochs
-            check_budget(config, node, ledger, teacher, (sigma, sample_rate(config.batch_size, len(site.train)), steps))
+            check_budget(config, node, ledger, teacher, dp_round_entry(config, sigma, len(site.train)))
             stats, entry = dp_distill(
-                student, site.train, soft, settings=settings,
-                dp=DPSettings(sigma, config.dp_max_grad_norm, config.dp_grad_sample_mode),
+                student, site.train, soft, settings=dp_optimizer_settings(config), dp=dp_settings(config, sigma),
                 objective=objective, device=device, seed=seed, labelled=labelled,
             )
             ledger.record(*entry)

@@ -24,7 +24,8 @@ from flwr.app import ConfigRecord, Context
 from fedkd.config import FedKDConfig
 from fedkd.data.site import SiteData
 from fedkd.node_config import NodeConfig
-from fedkd.privacy.ledger import PrivacyLedger, calibrate_noise, sample_rate, steps_per_epoch
+from fedkd.privacy.dp_recipe import dp_round_entry
+from fedkd.privacy.ledger import PrivacyLedger, calibrate_noise
 from fedkd.teacher import Teacher
 
 STATE_KEY = "fedkd-privacy"
@@ -112,13 +113,13 @@ def round_noise(config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, si
     if config.dp_target_epsilon <= 0:
         return config.dp_noise_multiplier
     if ledger.noise_multiplier is None or ledger.noise_run != run_id:
-        planned = config.num_server_rounds * config.local_epochs * steps_per_epoch(config.batch_size, len(site.train))
+        _, rate, steps = dp_round_entry(config, 0.0, len(site.train))
         try:
             ledger.noise_multiplier = calibrate_noise(
                 target_epsilon=config.dp_target_epsilon,
                 delta=config.dp_delta,
-                sample_rate=sample_rate(config.batch_size, len(site.train)),
-                steps=planned,
+                sample_rate=rate,
+                steps=config.num_server_rounds * steps,
                 accountant=config.dp_accountant,
                 prior=(*teacher.dp_history, *ledger.history),
             )

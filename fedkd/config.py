@@ -124,6 +124,14 @@ class FedKDConfig:
         default=0.0,
         metadata=_doc("Share of each site's train split whose labels are hidden (distillation term only); in [0, 1)."),
     )
+    student_pretrain_samples: int = field(
+        default=0,
+        metadata=_doc("Start the global student from CE pretraining on this many fresh public MNIST-1D samples "
+                      "(disjoint from the federation's data; cached); 0 starts from a random init."),
+    )
+    student_pretrain_epochs: int = field(
+        default=15, metadata=_doc("Epochs of the student's public pretraining (with student-pretrain-samples).")
+    )
     teacher_checkpoint: str = field(
         default="", metadata=_doc("Pretrained teacher checkpoint for every site (node config may override).")
     )
@@ -190,6 +198,22 @@ class FedKDConfig:
         default=1.0, metadata=_doc("DP-SGD noise multiplier sigma, used when dp-target-epsilon is 0.")
     )
     dp_max_grad_norm: float = field(default=1.0, metadata=_doc("DP-SGD per-sample clipping norm C."))
+    dp_batch_size: int = field(
+        default=0,
+        metadata=_doc("Expected (logical) batch of the student's DP-SGD: Poisson rate q = dp-batch-size / records; "
+                      "0 uses batch-size. Larger batches spend less epsilon per record seen."),
+    )
+    dp_physical_batch_size: int = field(
+        default=0,
+        metadata=_doc("Virtual steps: the most records one DP-SGD forward/backward pass takes; a larger logical "
+                      "batch is clipped per sample in chunks and takes one noisy step (memory only); 0: one pass."),
+    )
+    dp_learning_rate: float = field(
+        default=0.0, metadata=_doc("Student SGD learning rate under local DP; 0 uses learning-rate.")
+    )
+    dp_local_epochs: int = field(
+        default=0, metadata=_doc("Student epochs per round under local DP; 0 uses local-epochs.")
+    )
     dp_target_epsilon: float = field(
         default=0.0,
         metadata=_doc("Epsilon budget of the site's ledger (see dp-ledger); > 0 calibrates sigma once per run so "
@@ -448,6 +472,16 @@ def _validate(c: FedKDConfig) -> None:
                        ("teacher-finetune-epochs", c.teacher_finetune_epochs)):
         _check(epochs >= 0, key, epochs, "must be >= 0")
     _check(c.batch_size >= 1, "batch-size", c.batch_size, "must be >= 1")
+    for key, count in (("dp-batch-size", c.dp_batch_size), ("dp-physical-batch-size", c.dp_physical_batch_size),
+                       ("dp-local-epochs", c.dp_local_epochs),
+                       ("student-pretrain-samples", c.student_pretrain_samples)):
+        _check(count >= 0, key, count, "must be >= 0")
+    _check(c.dp_learning_rate >= 0, "dp-learning-rate", c.dp_learning_rate, "must be >= 0 (0: learning-rate)")
+    _check(not (c.dp_physical_batch_size and c.dp_grad_sample_mode == "ghost"), "dp-physical-batch-size",
+           c.dp_physical_batch_size, "needs per-sample gradients (dp-grad-sample-mode hooks or functorch)")
+    _check(c.student_pretrain_epochs >= 1, "student-pretrain-epochs", c.student_pretrain_epochs, "must be >= 1")
+    _check(c.student_pretrain_samples == 0 or c.dataset == "mnist1d", "student-pretrain-samples",
+           c.student_pretrain_samples, f"a public pretraining pool exists for mnist1d only, dataset is {c.dataset}")
     for key, kind in (("kd-temperature-schedule", c.kd_temperature_schedule),
                       ("kd-alpha-schedule", c.kd_alpha_schedule)):
         _check(kind in SCHEDULES, key, kind, "choose one of " + ", ".join(SCHEDULES))

@@ -18,17 +18,19 @@ ModelBuilder = Callable[[tuple[int, ...], int], nn.Module]
 class MLPBase(nn.Module):
     """Two hidden layers of 100 units: the MNIST-1D paper's ``MLPBase``.
 
-    Accepts any input shape; it is flattened first.
+    Accepts any input shape; it is flattened first. ``activation=nn.Tanh`` gives the
+    bounded variant that suits DP-SGD (tempered sigmoids, Papernot et al., 2021).
     """
 
-    def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 100):
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 100,
+                 activation: type[nn.Module] = nn.ReLU):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Linear(math.prod(input_shape), hidden),
-            nn.ReLU(),
+            activation(),
             nn.Linear(hidden, hidden),
-            nn.ReLU(),
+            activation(),
             nn.Linear(hidden, num_classes),
         )
 
@@ -67,6 +69,9 @@ class ConvNet2d(nn.Module):
 
     ``width=(32, 64), hidden=512`` is the 2-conv CNN of McMahan et al. (2017) used
     by Flower's non-IID Fashion-MNIST benchmark; narrower widths give a small student.
+    ``groups > 0`` adds GroupNorm (Wu & He, 2018) after each convolution and ``activation=nn.Tanh``
+    bounds the activations: the variant that suits DP-SGD (no batch statistics, which per-sample
+    clipping cannot bound; tempered sigmoids, Papernot et al., 2021).
     """
 
     def __init__(
@@ -75,23 +80,22 @@ class ConvNet2d(nn.Module):
         num_classes: int,
         width: tuple[int, int] = (32, 64),
         hidden: int = 512,
+        activation: type[nn.Module] = nn.ReLU,
+        groups: int = 0,
     ):
         super().__init__()
         if len(input_shape) != 2:
             raise ValueError(f"2-D CNNs need image inputs, got input shape {input_shape}")
-        self.features = nn.Sequential(
-            nn.Conv2d(1, width[0], 5, padding=2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(width[0], width[1], 5, padding=2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-        )
+
+        def block(channels_in: int, channels_out: int) -> list[nn.Module]:
+            norm = [nn.GroupNorm(groups, channels_out)] if groups else []  # none at all: the keys stay as they were
+            return [nn.Conv2d(channels_in, channels_out, 5, padding=2), *norm, activation(), nn.MaxPool2d(2)]
+
+        self.features = nn.Sequential(*block(1, width[0]), *block(width[0], width[1]), nn.Flatten())
         with torch.no_grad():
             flat = self.features(torch.zeros(1, 1, *input_shape)).shape[1]
         self.classifier = nn.Sequential(
-            nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+            nn.Linear(flat, hidden), activation(), nn.Linear(hidden, num_classes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,8 +111,16 @@ def _cnn1d(shape: tuple[int, ...], classes: int) -> nn.Module:
     return ConvBase1d(shape, classes)
 
 
+def _mlp_tanh(shape: tuple[int, ...], classes: int) -> nn.Module:
+    return MLPBase(shape, classes, activation=nn.Tanh)
+
+
 def _cnn_small(shape: tuple[int, ...], classes: int) -> nn.Module:
     return ConvNet2d(shape, classes, width=(8, 16), hidden=64)
+
+
+def _cnn_small_gn_tanh(shape: tuple[int, ...], classes: int) -> nn.Module:
+    return ConvNet2d(shape, classes, width=(8, 16), hidden=64, activation=nn.Tanh, groups=4)
 
 
 def _cnn_large(shape: tuple[int, ...], classes: int) -> nn.Module:
@@ -145,6 +157,8 @@ def register(name: str, builder: ModelBuilder, *, input_ranks: tuple[int, ...]) 
 register("mlp", _mlp, input_ranks=(1, 2))
 register("cnn1d", _cnn1d, input_ranks=(1,))
 register("cnn-small", _cnn_small, input_ranks=(2,))
+register("mlp-tanh", _mlp_tanh, input_ranks=(1, 2))
+register("cnn-small-gn-tanh", _cnn_small_gn_tanh, input_ranks=(2,))
 register("cnn-large", _cnn_large, input_ranks=(2,))
 
 

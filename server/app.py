@@ -21,7 +21,7 @@ from fedkd.evaluation import EvalStats, evaluate
 from fedkd.io import resolve_cache_dir
 from fedkd.results import ResultsWriter
 from fedkd.seeding import seed_everything
-from fedkd.student import build_student
+from fedkd.student import initial_student
 from server.client_dp import UserPrivacy, sampled_clients, wrap_client_dp
 from server.compression_strategy import CompressionStrategy
 from server.distillation_strategy import DistillationStrategy, ServerDistiller
@@ -107,7 +107,7 @@ def run(grid: Grid, context: Context) -> None:
         return
     held_out = held_out_set(config, cache)
     spec = DATASETS[config.dataset]
-    student = build_student(config)
+    student = initial_student(config, cache)
     device = resolve_device(config.student_device)
     log(INFO, "[fedkd] %s on %s (%s), results in %s; the server evaluates on %s (%d samples)", config.student,
         config.dataset, config.partitioner, out, config.server_test_data or "the dataset's test split", len(held_out))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
 
 import torch
 from opacus.grad_sample import GradSampleModule, GradSampleModuleFastGradientClipping
@@ -37,6 +38,16 @@ def make_private_module(model: nn.Module) -> nn.Module:
     return fixed
 
 
+def _chunks(index: torch.Tensor, size: int) -> Iterator[tuple[torch.Tensor, bool]]:
+    """The passes of one logical batch: chunks of at most ``size`` records (all at once for 0), last flagged.
+
+    An empty batch is one empty pass: its step still adds noise.
+    """
+    parts = list(torch.split(index, size)) if size and len(index) else [index]
+    for number, part in enumerate(parts):
+        yield part, number == len(parts) - 1
+
+
 def dp_distill(
     student: nn.Module,
     data: ArrayDataset,
@@ -58,8 +69,11 @@ def dp_distill(
 
     Each epoch is ``round(1/q)`` steps with Poisson sampling at ``q = batch/n``.
     An empty batch still takes its step: clipped sum zero, plus noise, as the
-    analysis assumes. The student's own parameters are updated; no Opacus wrapper
-    remains on it afterwards.
+    analysis assumes. With ``dp.physical_batch_size`` a logical batch is processed
+    in chunks (virtual steps) that are clipped per sample and summed before one
+    noisy step, so the update and the analysis are those of the logical batch.
+    The student's own parameters are updated; no Opacus wrapper remains on it
+    afterwards.
 
     Returns
     -------
@@ -97,17 +111,22 @@ def dp_distill(
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             for _ in range(steps):
                 index = (torch.rand(len(data), generator=sampler) < q).nonzero().squeeze(1).to(device)
-                parts = sample_losses(wrapped(x[index]), soft[index] if soft is not None else None, y[index],
-                                      objective, labelled=mask[index] if mask is not None else None)
-                optimizer.zero_grad(set_to_none=True)
-                if dp.grad_sample_mode == "ghost":
-                    # Backward twice: per-sample norms, then the loss reweighted by each clipping factor.
-                    DPTensorFastGradientClipping(wrapped, optimizer, parts.total, "mean").backward()
-                else:
-                    # The mean over the sampled batch; zero (not NaN) for an empty one.
-                    (parts.total.sum() / max(len(index), 1)).backward()  # type: ignore[no-untyped-call]
-                optimizer.step()
-                totals += torch.stack([parts.total.sum(), parts.ce.sum(), parts.kd.sum()]).detach()
+                for chunk, last in _chunks(index, dp.physical_batch_size):
+                    parts = sample_losses(wrapped(x[chunk]), soft[chunk] if soft is not None else None, y[chunk],
+                                          objective, labelled=mask[chunk] if mask is not None else None)
+                    # Keeps the clipped sum of earlier chunks of this logical batch (Opacus' skipped steps).
+                    optimizer.zero_grad(set_to_none=True)
+                    if dp.grad_sample_mode == "ghost":
+                        # Backward twice: per-sample norms, then the loss reweighted by each clipping factor.
+                        DPTensorFastGradientClipping(wrapped, optimizer, parts.total, "mean").backward()
+                    else:
+                        # The mean over the pass (Opacus scales it back to per-sample gradients);
+                        # zero (not NaN) for an empty batch.
+                        (parts.total.sum() / max(len(chunk), 1)).backward()  # type: ignore[no-untyped-call]
+                    # Every chunk is clipped per sample and summed; only the last adds noise and steps.
+                    optimizer.signal_skip_step(do_skip=not last)
+                    optimizer.step()
+                    totals += torch.stack([parts.total.sum(), parts.ce.sum(), parts.kd.sum()]).detach()
                 seen += len(index)
     finally:
         wrapped._close()

@@ -114,3 +114,62 @@ def test_dp_settings_reject_bad_values() -> None:
         DPSettings(-1.0, 1.0)
     with pytest.raises(ValueError, match="grad_sample_mode"):
         DPSettings(1.0, 1.0, "vmap")
+
+
+@pytest.mark.parametrize("mode", ["hooks", "functorch"])
+def test_dp_sgd_virtual_steps_with_noise_match_one_pass(mode: str) -> None:
+    # A logical batch split into passes of 5 is clipped per sample and noised once: with the same
+    # seeds (sampling and noise) the result equals the one-pass run, noise included.
+    data = _data(64)
+    settings = OptimizerSettings(learning_rate=0.5, momentum=0.9, batch_size=32, epochs=2)
+    torch.manual_seed(0)
+    whole = build_model("mlp", input_shape=(40,), num_classes=10)
+    chunked = build_model("mlp", input_shape=(40,), num_classes=10)
+    chunked.load_state_dict(whole.state_dict())
+    teacher_logits = torch.randn(64, 10, generator=torch.Generator().manual_seed(1))
+    objective = LogitKnowledge(alpha=0.5, temperature=2.0)
+
+    _, entry_whole = dp_distill(whole, data, teacher_logits, settings=settings, dp=DPSettings(1.0, 0.1, mode),
+                                objective=objective, device=CPU, seed=0)
+    _, entry_chunked = dp_distill(chunked, data, teacher_logits, settings=settings,
+                                  dp=DPSettings(1.0, 0.1, mode, physical_batch_size=5),
+                                  objective=objective, device=CPU, seed=0)
+
+    assert entry_chunked == entry_whole == (1.0, 0.5, 4)  # the accountant sees the logical batch
+    for (name, a), b in zip(whole.state_dict().items(), chunked.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_dp_sgd_virtual_steps_step_is_the_mean_of_clipped_per_sample_gradients() -> None:
+    # One full logical batch (q = 1) in passes of 3, no noise, lr 1: the step is minus the sum of each
+    # record's gradient clipped to C, over the batch; computed here record by record with plain autograd.
+    data = _data(10)
+    clip = 0.05
+    torch.manual_seed(0)
+    model = build_model("mlp", input_shape=(40,), num_classes=10)
+    reference = build_model("mlp", input_shape=(40,), num_classes=10)
+    reference.load_state_dict(model.state_dict())
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    settings = OptimizerSettings(learning_rate=1.0, momentum=0.0, batch_size=10, epochs=1)
+
+    dp_distill(model, data, None, settings=settings, dp=DPSettings(0.0, clip, physical_batch_size=3),
+               objective=CE_ONLY, device=CPU, seed=0)
+
+    x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
+    clipped = []
+    for i in range(10):
+        reference.zero_grad()
+        torch.nn.functional.cross_entropy(reference(x[i : i + 1]), y[i : i + 1]).backward()
+        grad = torch.cat([p.grad.flatten() for p in reference.parameters()])
+        assert grad.norm() > clip  # every record is clipped: the bound is doing the work
+        clipped.append(grad * min(1.0, clip / (grad.norm().item() + 1e-6)))
+    step = torch.cat([p.detach().flatten() for p in model.parameters()]) - before
+    assert torch.allclose(step, -torch.stack(clipped).sum(0) / 10, atol=1e-6)
+    assert all(c.norm() <= clip * (1 + 1e-5) for c in clipped)
+
+
+def test_dp_settings_reject_virtual_steps_under_ghost_clipping() -> None:
+    with pytest.raises(ValueError, match="physical_batch_size"):
+        DPSettings(1.0, 1.0, "ghost", physical_batch_size=8)
+    with pytest.raises(ValueError, match="physical_batch_size"):
+        DPSettings(1.0, 1.0, physical_batch_size=-1)
