@@ -14,7 +14,6 @@ from fedkd.data.registry import DATASETS
 from fedkd.distill.objective import CE_ONLY
 from fedkd.distill.training import OptimizerSettings, distill
 from fedkd.models import build_model
-from fedkd.privacy.dp_sgd import make_private_module
 from fedkd.seeding import derive_seed
 
 
@@ -22,7 +21,12 @@ def build_student(config: FedKDConfig) -> nn.Module:
     """A fresh student for the run's dataset; DP-compatible (no BatchNorm) under local DP."""
     spec = DATASETS[config.dataset]
     student = build_model(config.student, input_shape=spec.input_shape, num_classes=spec.num_classes)
-    return make_private_module(student) if config.local_dp else student
+    if not config.local_dp:
+        return student
+    # Opacus only where DP-SGD runs: importing it is most of a fresh ClientApp process's start-up.
+    from fedkd.privacy.dp_sgd import make_private_module
+
+    return make_private_module(student)
 
 
 def pretrained_student_path(config: FedKDConfig, cache_dir: Path) -> Path:
