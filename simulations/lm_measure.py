@@ -29,7 +29,7 @@ from fedkd.io import resolve_cache_dir, write_atomic
 from fedkd.llm.base_model import MODEL_NAME, load_base_model
 from fedkd.llm.evaluation import evaluate_lm, greedy_generate
 from fedkd.llm.student import make_lora_student
-from fedkd.llm.teacher import TeacherRecipe, load_site_teacher
+from fedkd.llm.teacher import TeacherRecipe, cached_teacher_report, load_site_teacher
 from fedkd.llm.text import bbc_lm_texts, token_blocks
 from fedkd.llm.training import DistillSettings, distill
 
@@ -59,15 +59,21 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     score("base", base, 0.0)
     start = time.perf_counter()
-    recipe = TeacherRecipe(steps=args.teacher_steps, learning_rate=args.teacher_lr, batch_size=args.batch_size)
-    teacher = load_site_teacher(base, train, recipe, device=cpu, cache_dir=resolve_cache_dir(args.cache_dir),
-                                base_name=MODEL_NAME)
+    recipe = TeacherRecipe(steps=args.teacher_steps, learning_rate=args.teacher_lr, batch_size=args.batch_size,
+                           seed=args.teacher_seed, eval_every=args.teacher_eval_every,
+                           patience=args.teacher_patience, holdout_fraction=args.teacher_holdout)
+    cache = resolve_cache_dir(args.cache_dir)
+    teacher = load_site_teacher(base, train, recipe, device=cpu, cache_dir=cache, base_name=MODEL_NAME)
     score("teacher", teacher, time.perf_counter() - start)
+    report = cached_teacher_report(train, recipe, cache_dir=cache, base_name=MODEL_NAME)
+    rows["teacher"]["early_stopping"] = asdict(report) if report is not None else None
     settings = dict(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, temperature=args.temperature)
     variants = [("full-kd", 0, args.alpha, 0), ("full-ce", 0, 1.0, 0),
                 ("truncated-kd", args.student_layers, args.alpha, 0)]
     if args.top_k:
         variants.insert(1, ("full-kd-top-k", 0, args.alpha, args.top_k))
+    if args.variants:
+        variants = [variant for variant in variants if variant[0] in args.variants.split(",")]
     for name, layers, alpha, top_k in variants:
         student = make_lora_student(base, rank=args.rank, alpha=2 * args.rank, layers=layers, seed=args.seed)
         if layers:
@@ -93,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--teacher-steps", type=int, default=16)
     parser.add_argument("--teacher-lr", type=float, default=2e-3)
+    parser.add_argument("--teacher-eval-every", type=int, default=0, help="> 0: early-stop the teacher")
+    parser.add_argument("--teacher-patience", type=int, default=2)
+    parser.add_argument("--teacher-holdout", type=float, default=0.2)
+    parser.add_argument("--teacher-seed", type=int, default=0)
+    parser.add_argument("--variants", default="", help="comma-separated students to train (default: all)")
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--rank", type=int, default=8)
