@@ -42,5 +42,5 @@ def test_read_jsonl_texts_file_at_limit_read_one_byte_over_refused(tmp_path: Pat
 def test_read_jsonl_texts_latin1_file_refused_naming_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "test.jsonl"
     path.write_bytes(b'{"text": "ok"}\n{"text": "na\xefve"}\n')
-    with pytest.raises(ValueError, match=r"test\.jsonl is not UTF-8 text: byte 26 \(line 2\)"):
+    with pytest.raises(ValueError, match=r"test\.jsonl is not UTF-8 text: byte 27 \(line 2\)"):
         read_jsonl_texts(path, max_bytes=1000)
