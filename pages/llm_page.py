@@ -257,8 +257,9 @@ def _headline(summary: dict[str, Any]) -> list[str]:
              f"full-size students with the same LoRA initialisation and batches train {s['steps']} AdamW steps "
              f"(lr {s['lr']}, rank {s['rank']} on q/v): one with token KD (kd-alpha {s['alpha']}, T "
              f"{s['temperature']}), one with next-token CE only. Scored on {s['test_articles']} held-out articles "
-             "of the same topic (lower is better). The seed draws the teacher's and the students' LoRA "
-             "initialisation and batch order.", "",
+             "of the same topic (lower is better). The seed draws the teacher's LoRA initialisation and batch "
+             "order and the students' LoRA initialisation (both students of a seed start equal and see the same "
+             "batches, so each seed is a paired comparison).", "",
              "| seed | base | teacher (step kept / run) | student, token KD | student, CE only | KD - CE |",
              "|---:|---:|---:|---:|---:|---:|"]
     for row, gap in zip(rows, gaps, strict=True):

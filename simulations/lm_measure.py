@@ -5,7 +5,8 @@ students learn from it for a few AdamW steps on the site's text:
 
 * ``full-kd`` / ``full-ce``: the full-size student (base + LoRA) with token KD, or with next-token CE only;
 * ``full-kd-top-k`` (with ``--top-k``): the full-size student distilled from the teacher's top-k tokens;
-* ``truncated-kd``: a ``student-layers`` copy (layers spread first to last) + LoRA, with token KD.
+* ``truncated-kd``: a ``student-layers`` copy (layers spread first to last) + LoRA, with token KD;
+* ``full-kd-dp`` / ``full-ce-dp`` (with ``--dp-noise``): the full-size students under DP-SGD (one record per block).
 
 Every model is scored on held-out articles of the same topic (perplexity, next-token accuracy). The
 budgets are tiny on purpose (a shared CPU); the JSON records them beside the numbers.
@@ -27,11 +28,13 @@ import torch
 from fedkd.data.bbc_news import CATEGORIES, read_articles, split_parts
 from fedkd.io import resolve_cache_dir, write_atomic
 from fedkd.llm.base_model import MODEL_NAME, load_base_model
+from fedkd.llm.dp_training import dp_distill_lm
 from fedkd.llm.evaluation import evaluate_lm, greedy_generate
 from fedkd.llm.student import make_lora_student
 from fedkd.llm.teacher import TeacherRecipe, cached_teacher_report, load_site_teacher
 from fedkd.llm.text import bbc_lm_texts, token_blocks
 from fedkd.llm.training import DistillSettings, distill
+from fedkd.privacy.dp_settings import DPSettings
 
 PROMPTS = ("The company said its profits", "Shares in the bank")
 
@@ -72,6 +75,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 ("truncated-kd", args.student_layers, args.alpha, 0)]
     if args.top_k:
         variants.insert(1, ("full-kd-top-k", 0, args.alpha, args.top_k))
+    if args.dp_noise > 0:
+        variants += [("full-kd-dp", 0, args.alpha, 0), ("full-ce-dp", 0, 1.0, 0)]
     if args.variants:
         variants = [variant for variant in variants if variant[0] in args.variants.split(",")]
     for name, layers, alpha, top_k in variants:
@@ -79,8 +84,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         if layers:
             score("truncated-untrained", student, 0.0)
         start = time.perf_counter()
-        losses = distill(student, teacher if alpha < 1 else None, train,
-                         DistillSettings(alpha=alpha, top_k=top_k, **settings))
+        chosen = DistillSettings(alpha=alpha, top_k=top_k, **settings)
+        if name.endswith("-dp"):
+            losses, _ = dp_distill_lm(student, teacher if alpha < 1 else None, train, chosen,
+                                      DPSettings(args.dp_noise, args.dp_clip))
+        else:
+            losses = distill(student, teacher if alpha < 1 else None, train, chosen)
         score(name, student, time.perf_counter() - start, [round(v, 4) for v in losses])
         del student
     return {"site": CATEGORIES[args.site], "model": MODEL_NAME, "settings": vars(args), "rows": rows,
@@ -111,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--student-layers", type=int, default=10)
     parser.add_argument("--top-k", type=int, default=0, help="> 0 adds a full-size student distilled from top-k")
+    parser.add_argument("--dp-noise", type=float, default=0.0,
+                        help="> 0 adds KD and CE students trained with DP-SGD at this noise multiplier")
+    parser.add_argument("--dp-clip", type=float, default=1.0, help="DP-SGD per-sequence clipping norm")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     args = parser.parse_args(argv)
