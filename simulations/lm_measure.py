@@ -35,6 +35,7 @@ from fedkd.llm.teacher import TeacherRecipe, cached_teacher_report, load_site_te
 from fedkd.llm.text import bbc_lm_texts, token_blocks
 from fedkd.llm.training import DistillSettings, distill
 from fedkd.privacy.dp_settings import DPSettings
+from fedkd.privacy.ledger import PrivacyLedger
 
 PROMPTS = ("The company said its profits", "Shares in the bank")
 
@@ -86,8 +87,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         chosen = DistillSettings(alpha=alpha, top_k=top_k, **settings)
         if name.endswith("-dp"):
-            losses, _ = dp_distill_lm(student, teacher if alpha < 1 else None, train, chosen,
-                                      DPSettings(args.dp_noise, args.dp_clip))
+            losses, entry = dp_distill_lm(student, teacher if alpha < 1 else None, train, chosen,
+                                          DPSettings(args.dp_noise, args.dp_clip))
+            rows[f"{name}-epsilon"] = PrivacyLedger("rdp", [entry]).epsilon(args.dp_delta)
         else:
             losses = distill(student, teacher if alpha < 1 else None, train, chosen)
         score(name, student, time.perf_counter() - start, [round(v, 4) for v in losses])
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dp-noise", type=float, default=0.0,
                         help="> 0 adds KD and CE students trained with DP-SGD at this noise multiplier")
     parser.add_argument("--dp-clip", type=float, default=1.0, help="DP-SGD per-sequence clipping norm")
+    parser.add_argument("--dp-delta", type=float, default=1e-5, help="delta of the DP students' recorded epsilon")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     args = parser.parse_args(argv)
