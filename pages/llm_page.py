@@ -89,6 +89,8 @@ python -m simulations.run --experiment simulations/experiments/bbc-news-lm.yaml 
   `min-noise-multiplier`, `lifetime-epsilon` and `require-local-dp` are honoured as for classifiers.
   `dp-grad-sample-mode = ghost` is refused for this task (`fedkd/llm/dp_training.py`). The guarantee is
   per document: a person who wrote many documents is covered only through group privacy.
+  `simulations/experiments/bbc-news-lm-dp.yaml` is the experiment under DP-SGD (noise 1.0, clip 1.0)
+  with early-stopped teachers.
 - **Real sites.** A SuperNode's node config names `data-dir`, a folder holding `train.jsonl` and,
   optionally, `test.jsonl`: one JSON object with a string `"text"` per line, one document each (without
   `test.jsonl` the site keeps `local-test-fraction` of its documents as test). A file over the node's
