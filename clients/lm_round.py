@@ -202,6 +202,10 @@ def _dp_round(config: FedKDConfig, context: Context, node: NodeConfig, site: LMS
 def lm_evaluate(msg: Message, context: Context, config: FedKDConfig) -> Message:
     """Score the global student on this site's local test blocks (next-token accuracy, loss, perplexity)."""
     node = NodeConfig.from_mapping(context.node_config)
+    try:
+        check_request(config, node)
+    except SiteRefusal as refusal:
+        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
     site = load_lm_site(config, node)
     metrics = MetricRecord({"num-examples": 0, "accuracy": 0.0, "loss": 0.0, "perplexity": 0.0,
                             "teacher-accuracy": site.teacher_accuracy})

@@ -192,3 +192,19 @@ def test_lm_train_node_neither_real_nor_five_topics_refused(tiny_base: Any, tmp_
     reply = _train(tiny_base, _config(tmp_path), _context({"partition-id": 0, "num-partitions": 3}), 1)
     assert reply.has_error() and "data-dir" in reply.error.reason
     assert not (tmp_path / "cache" / "llm").exists()
+
+
+def test_lm_evaluate_real_site_refuses_server_named_cache_dir(tiny_base: Any, tmp_path: Path) -> None:
+    # Prepare: the run names a cache folder; the real site did not choose it
+    (tmp_path / "site").mkdir()
+    _write_jsonl(tmp_path / "site" / "train.jsonl", ["one document", "another document"])
+    config = _config(tmp_path)
+    content = RecordDict({"arrays": ArrayRecord({}), "config": ConfigRecord(config.to_dict())})
+
+    # Execute
+    with inside_task():
+        reply = app(Message(content=content, dst_node_id=1, message_type="evaluate"),
+                    _context({"data-dir": str(tmp_path / "site")}))
+
+    # Assert
+    assert reply.has_error() and reply.error.code == SITE_REFUSED and "cache-dir" in reply.error.reason
