@@ -22,6 +22,7 @@ FEDERATED = DOCS / "llm-federated.json"
 TEACHER_SWEEP = DOCS / "llm-teacher-sweep.json"
 SEEDS = DOCS / "llm-seeds.json"
 HEADLINE = DOCS / "llm-headline.json"
+DP_RUN = DOCS / "llm-dp.json"
 SEED_COLUMNS = ("full-kd", "full-kd-top-k", "full-ce", "truncated-kd")
 ROUND_KEYS = ("round", "global_perplexity", "global_accuracy", "bytes_received", "clients_trained", "round_seconds")
 CONFIG_KEYS = ("num-server-rounds", "lm-site-articles", "lm-test-articles", "lm-sequence-length", "lm-local-steps",
@@ -287,13 +288,31 @@ def _headline(summary: dict[str, Any]) -> list[str]:
     return [*lines, "", verdict, ""]
 
 
+def _dp(run: dict[str, Any], headline: dict[str, Any] | None) -> list[str]:
+    """The DP-SGD students of one lm_measure run beside the same seed's plain students of the headline."""
+    s, rows = run["settings"], run["rows"]
+    plain = next((row for row in (headline or {}).get("rows", []) if row["seed"] == s["seed"]), None)
+    epsilon = rows["full-kd-dp-epsilon"]
+    lines = ["### Under DP-SGD", "",
+             f"The headline's seed {s['seed']} protocol (same teacher, same {s['steps']} steps), the students trained "
+             f"with DP-SGD instead: noise multiplier {s['dp_noise']}, per-sequence clip {s['dp_clip']}, Poisson "
+             f"sampling at q = {s['batch_size']}/{s['articles']}; one record is one article's block. Epsilon "
+             f"{epsilon:.2f} at delta {s['dp_delta']:g} (RDP) for these {s['steps']} steps.", "",
+             "| student | without DP | DP-SGD |", "|---|---:|---:|"]
+    for key, label in (("kd", "token KD"), ("ce", "CE only")):
+        without = f"{plain[key]:.2f}" if plain is not None else "-"
+        lines.append(f"| {label} | {without} | {rows[f'full-{key}-dp']['perplexity']:.2f} |")
+    return [*lines, ""]
+
+
 def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
            sweep: list[dict[str, Any]] | None = None, seeds: list[dict[str, Any]] | None = None,
-           headline: dict[str, Any] | None = None) -> str:
+           headline: dict[str, Any] | None = None, dp_run: dict[str, Any] | None = None) -> str:
     """The page's Markdown for the measurements ``data`` (the JSON of ``simulations.lm_measure``)."""
     settings = data["settings"]
     rows = data["rows"]
-    lines = [INTRO, *(_headline(headline) if headline else []), "## Tiny-budget measurements", "",
+    lines = [INTRO, *(_headline(headline) if headline else []), *(_dp(dp_run, headline) if dp_run else []),
+             "## Tiny-budget measurements", "",
              f"One site (`{data['site']}`, {settings['articles']} articles of {settings['length']} tokens) fine-tunes "
              f"its teacher for {settings['teacher_steps']} steps (batch {settings['batch_size']}); each student "
              f"trains {settings['steps']} AdamW steps (lr {settings['lr']}, LoRA rank {settings['rank']} on q/v, "
@@ -343,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     swept = json.loads(TEACHER_SWEEP.read_text()) if TEACHER_SWEEP.is_file() else None
     seeds = json.loads(SEEDS.read_text()) if SEEDS.is_file() else None
     headline = json.loads(HEADLINE.read_text()) if HEADLINE.is_file() else None
-    write_atomic(args.output, render(data, federated, swept, seeds, headline).encode())
+    dp_run = json.loads(DP_RUN.read_text()) if DP_RUN.is_file() else None
+    write_atomic(args.output, render(data, federated, swept, seeds, headline, dp_run).encode())
     print(f"wrote {args.output}")
     return 0
 

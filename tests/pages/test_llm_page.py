@@ -136,3 +136,20 @@ def test_headline_summary_runs_of_different_protocols_raise() -> None:
     other["settings"]["steps"] = 99
     with pytest.raises(ValueError, match="one protocol"):
         headline_summary([_headline_run(0, 41.0, 42.0, 40.0), other])
+
+
+def test_render_dp_students_beside_the_same_seeds_plain_ones() -> None:
+    # Prepare: a DP run of seed 0 and the headline whose seed 0 holds the plain students
+    from pages.llm_page import headline_summary
+
+    headline = headline_summary([_headline_run(0, 41.0, 42.0, 40.0)])
+    dp_run = _headline_run(0, 41.0, 42.0, 40.0)
+    dp_run["settings"] |= {"dp_noise": 1.0, "dp_clip": 1.0, "dp_delta": 1e-5}
+    dp_run["rows"] |= {"full-kd-dp": _row(55.5, 0.3), "full-ce-dp": _row(54.25, 0.3), "full-kd-dp-epsilon": 3.456}
+
+    # Execute
+    page = render(_data(9000.0), headline=headline, dp_run=dp_run)
+
+    # Assert
+    assert "Epsilon 3.46 at delta 1e-05" in page
+    assert "| token KD | 42.00 | 55.50 |" in page and "| CE only | 40.00 | 54.25 |" in page
