@@ -153,3 +153,16 @@ def test_render_dp_students_beside_the_same_seeds_plain_ones() -> None:
     # Assert
     assert "Epsilon 3.46 at delta 1e-05" in page
     assert "| token KD | 42.00 | 55.50 |" in page and "| CE only | 40.00 | 54.25 |" in page
+
+
+def test_render_dp_students_near_base_explained_by_noise_scale() -> None:
+    from pages.llm_page import headline_summary
+
+    dp_run = _headline_run(0, 41.0, 42.0, 40.0)
+    dp_run["settings"] |= {"dp_noise": 1.0, "dp_clip": 1.0, "dp_delta": 1e-5}
+    near = dp_run["rows"] | {"full-kd-dp": _row(59.0, 0.3), "full-ce-dp": _row(60.0, 0.3), "full-kd-dp-epsilon": 4.7}
+    far = near | {"full-ce-dp": _row(45.0, 0.3)}
+    headline = headline_summary([_headline_run(0, 41.0, 42.0, 40.0)])
+    assert "standard deviation 0.25 per adapter" in render(_data(9000.0), headline=headline,
+                                                           dp_run=dp_run | {"rows": near})
+    assert "standard deviation" not in render(_data(9000.0), headline=headline, dp_run=dp_run | {"rows": far})
