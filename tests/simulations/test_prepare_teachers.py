@@ -41,3 +41,20 @@ def test_prepare_teachers_every_site_cached_so_clients_load_without_training(
 def test_prepare_teachers_zero_workers_is_refused() -> None:
     with pytest.raises(ValueError, match="workers=0"):
         prepare_teachers(FedKDConfig(), 3, workers=0)
+
+
+def test_prepare_causal_lm_sites_prepares_lm_teachers_not_classifier_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: record which loader each site goes through
+    import clients.lm_round
+    from simulations.prepare_teachers import _prepare
+
+    seen: list[int | None] = []
+    monkeypatch.setattr(clients.lm_round, "load_lm_site", lambda config, node: seen.append(node.partition_id))
+    monkeypatch.setattr(clients.site, "load_site", lambda config, node: pytest.fail("classifier site loaded"))
+    values = {"task": "causal-lm", "dataset": "bbc-news"}
+
+    # Execute
+    count = _prepare(values, [0, 3], 5)
+
+    # Assert
+    assert count == 2 and seen == [0, 3]
