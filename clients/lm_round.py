@@ -178,7 +178,7 @@ def lm_train(msg: Message, context: Context, config: FedKDConfig, server_round: 
         "kd-temperature": temperature, "kd-alpha": alpha, "teacher-accuracy": site.teacher_accuracy,
         "test-examples": len(site.test), "simulated-site": int(node.simulated), **extra,
     })
-    arrays = ArrayRecord(adapter_state(student))  # type: ignore[arg-type]
+    arrays = ArrayRecord(adapter_state(student))
     return Message(content=RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)
 
 
