@@ -303,6 +303,17 @@ class FedKDConfig:
     lm_teacher_learning_rate: float = field(
         default=0.002, metadata=_doc("causal-lm: AdamW learning rate of the site teacher's fine-tuning.")
     )
+    lm_teacher_eval_every: int = field(
+        default=0,
+        metadata=_doc("causal-lm: teacher early stopping: score the held-out slice every this many fine-tuning steps, "
+                      "keep the best adapters (0: off, train all lm-teacher-steps)."),
+    )
+    lm_teacher_patience: int = field(
+        default=2, metadata=_doc("causal-lm: held-out scores without a new best before the teacher's fine-tune stops.")
+    )
+    lm_teacher_holdout_fraction: float = field(
+        default=0.2, metadata=_doc("causal-lm: share of a site's train blocks held out to early-stop its teacher.")
+    )
     lm_site_articles: int = field(default=0, metadata=_doc("causal-lm: articles per site (0: all of its topic)."))
     lm_test_articles: int = field(default=0, metadata=_doc("causal-lm: held-out articles the server scores (0: all)."))
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
@@ -605,16 +616,22 @@ def _validate_causal_lm(c: FedKDConfig) -> None:
     _check(all(targets), "lora-targets", c.lora_targets, "a comma-separated list of layer names, none empty")
     for key, count in (("student-layers", c.student_layers), ("kd-top-k", c.kd_top_k),
                        ("lm-local-steps", c.lm_local_steps), ("lm-teacher-steps", c.lm_teacher_steps),
-                       ("lm-site-articles", c.lm_site_articles), ("lm-test-articles", c.lm_test_articles)):
+                       ("lm-site-articles", c.lm_site_articles), ("lm-test-articles", c.lm_test_articles),
+                       ("lm-teacher-eval-every", c.lm_teacher_eval_every)):
         _check(count >= 0, key, count, "must be >= 0")
     for key, rate in (("lm-learning-rate", c.lm_learning_rate),
                       ("lm-teacher-learning-rate", c.lm_teacher_learning_rate)):
         _check(rate > 0, key, rate, "must be > 0")
+    _check(c.lm_teacher_patience >= 1, "lm-teacher-patience", c.lm_teacher_patience, "must be >= 1")
+    _check(0 < c.lm_teacher_holdout_fraction < 1, "lm-teacher-holdout-fraction", c.lm_teacher_holdout_fraction,
+           "must be in (0, 1)")
     if c.task != "causal-lm":
         return
     _check(c.dataset == "bbc-news", "dataset", c.dataset, "task causal-lm reads BBC News text: use bbc-news")
-    for key, on in (("local-dp", c.local_dp), ("secure-aggregation", c.secure_aggregation),
+    for key, on in (("secure-aggregation", c.secure_aggregation),
                     ("server-distillation", c.server_distillation), ("teacher-dp", c.teacher_dp)):
         _check(not on, key, on, "is not offered with task causal-lm yet")
     _check(c.teacher_mode == "frozen", "teacher-mode", c.teacher_mode, "task causal-lm keeps the teacher frozen")
+    _check(not (c.local_dp and c.dp_grad_sample_mode == "ghost"), "dp-grad-sample-mode", c.dp_grad_sample_mode,
+           "ghost clipping is not offered with task causal-lm: use hooks or functorch")
     _check(c.client_dp == "none", "client-dp", c.client_dp, "is not offered with task causal-lm yet")

@@ -24,7 +24,9 @@ def _doc(text: str) -> dict[str, str]:
 class NodeConfig:
     """Every node-config key a site may set, with its default."""
 
-    data_dir: str = field(default="", metadata=_doc("The site's folder holding train.npz and test.npz."))
+    data_dir: str = field(
+        default="", metadata=_doc("The site's folder: train.npz and test.npz (causal-lm: train.jsonl, test.jsonl).")
+    )
     teacher_checkpoint: str = field(
         default="", metadata=_doc("The site's teacher, a safetensors checkpoint (overrides the run's).")
     )

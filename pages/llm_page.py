@@ -21,6 +21,8 @@ MEASUREMENTS = DOCS / "llm-measurements.json"
 FEDERATED = DOCS / "llm-federated.json"
 TEACHER_SWEEP = DOCS / "llm-teacher-sweep.json"
 SEEDS = DOCS / "llm-seeds.json"
+HEADLINE = DOCS / "llm-headline.json"
+DP_RUN = DOCS / "llm-dp.json"
 SEED_COLUMNS = ("full-kd", "full-kd-top-k", "full-ce", "truncated-kd")
 ROUND_KEYS = ("round", "global_perplexity", "global_accuracy", "bytes_received", "clients_trained", "round_seconds")
 CONFIG_KEYS = ("num-server-rounds", "lm-site-articles", "lm-test-articles", "lm-sequence-length", "lm-local-steps",
@@ -71,11 +73,39 @@ pip install "fedkd[llm]"
 python -m simulations.run --experiment simulations/experiments/bbc-news-lm.yaml --num-supernodes 5
 ```
 
-Not offered yet with this task: DP-SGD (`local-dp`), client-level DP, secure aggregation and server
-distillation (the config refuses them by name), and real (non-simulated) sites (refused when the site
-loads). Opacus already computes correct per-sequence gradients of the adapters under this loss
-(`tests/llm/test_dp.py`); wiring DP-SGD into the LM round is what is left. `bench/llm_gpu.py` times one
-site's round on a GPU (tokens/s, peak memory per device) and saves `bench/results/llm_gpu.json`.
+- **Teacher early stopping.** With `lm-teacher-eval-every > 0` the teacher's fine-tune holds out the last
+  `lm-teacher-holdout-fraction` of the site's train blocks, scores their perplexity before training and
+  every `lm-teacher-eval-every` steps, stops after `lm-teacher-patience` scores without a new best, and
+  keeps the best adapters (the base itself when no step helped). The report (scored steps, perplexities,
+  step kept) is saved in the cached teacher's safetensors metadata (`fedkd/llm/teacher.py`).
+- **DP-SGD** (`local-dp = true`, with the classifier path's `dp-*` keys and node-config floors). A DP
+  record is **one sequence: one token block, i.e. one document** (an article's first
+  `lm-sequence-length` tokens). A round is `lm-local-steps` Poisson-sampled steps at
+  `q = batch-size / n`; the per-sequence loss (token KD, or next-token CE, averaged over that
+  sequence's tokens) is clipped per sequence by Opacus' per-sample gradients of the LoRA matrices
+  only (the frozen base needs no grad sampler, so Opacus' strict validator accepts the model as it is),
+  noised, and applied by AdamW; empty Poisson batches still take their noise step. The site's ledger is
+  keyed by the fingerprint of its token blocks, so epsilon composes across rounds, runs and restarts;
+  each reply carries `epsilon` and the history to recompute it, and the server records it per site.
+  `min-noise-multiplier`, `lifetime-epsilon` and `require-local-dp` are honoured as for classifiers.
+  `dp-grad-sample-mode = ghost` is refused for this task (`fedkd/llm/dp_training.py`). The guarantee is
+  per document: a person who wrote many documents is covered only through group privacy.
+  `simulations/experiments/bbc-news-lm-dp.yaml` is the experiment under DP-SGD (noise 1.0, clip 1.0)
+  with early-stopped teachers.
+- **Real sites.** A SuperNode's node config names `data-dir`, a folder holding `train.jsonl` and,
+  optionally, `test.jsonl`: one JSON object with a string `"text"` per line, one document each (without
+  `test.jsonl` the site keeps `local-test-fraction` of its documents as test). A file over the node's
+  `max-data-bytes` is refused unread; a file that is not UTF-8 (the error names the file, byte and
+  line), a line that is not such an object, or a train file without a document is refused by name
+  (`fedkd/llm/site_text.py`). The server still scores BBC News held-out text.
+
+```
+flower-supernode ... --node-config "data-dir='/srv/site-a/text' cache-dir='/srv/site-a/cache'"
+```
+
+Not offered yet with this task: client-level DP, secure aggregation and server distillation (the config
+refuses them by name). `bench/llm_gpu.py` times one site's round on a GPU (tokens/s, peak memory per
+device) and saves `bench/results/llm_gpu.json`.
 """
 
 
@@ -188,12 +218,110 @@ def _seeds(rows: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def headline_summary(measurements: list[dict[str, Any]]) -> dict[str, Any]:
+    """The paired KD vs CE-only comparison: the shared protocol and, per seed, teacher, KD and CE perplexities.
+
+    Raises
+    ------
+    ValueError
+        If the runs differ in anything but their seeds, or one lacks the KD or CE student.
+    """
+    protocols = [{k: v for k, v in m["settings"].items() if k not in ("seed", "teacher_seed", "output")}
+                 for m in measurements]
+    if any(protocol != protocols[0] for protocol in protocols):
+        raise ValueError("the headline's runs must share one protocol and differ only in their seeds")
+    rows = []
+    for m in measurements:
+        if "full-kd" not in m["rows"] or "full-ce" not in m["rows"]:
+            raise ValueError(f"seed {m['settings']['seed']}: the headline needs both full-kd and full-ce students")
+        stopping = m["rows"]["teacher"].get("early_stopping") or {}
+        rows.append({"seed": m["settings"]["seed"], "teacher_seed": m["settings"].get("teacher_seed", 0),
+                     "base": m["rows"]["base"]["perplexity"], "teacher": m["rows"]["teacher"]["perplexity"],
+                     "teacher_best_step": stopping.get("best_step"), "teacher_steps_run": stopping.get("steps_run"),
+                     "teacher_holdout_best": min(stopping["perplexities"]) if stopping else None,
+                     "kd": m["rows"]["full-kd"]["perplexity"], "ce": m["rows"]["full-ce"]["perplexity"]})
+    return {"site": measurements[0]["site"], "settings": protocols[0],
+            "rows": sorted(rows, key=lambda row: row["seed"])}
+
+
+def _headline(summary: dict[str, Any]) -> list[str]:
+    s, rows = summary["settings"], summary["rows"]
+    gaps = [row["kd"] - row["ce"] for row in rows]
+    mean_gap = sum(gaps) / len(gaps)
+    wins = sum(gap < 0 for gap in gaps)
+    teacher_mean = sum(row["teacher"] for row in rows) / len(rows)
+    ce_mean = sum(row["ce"] for row in rows) / len(rows)
+    kd_mean = sum(row["kd"] for row in rows) / len(rows)
+    lines = ["## Headline: token KD vs CE-only LoRA, paired seeds", "",
+             f"One site (`{summary['site']}`, {s['articles']} articles of {s['length']} tokens). Per seed, the "
+             f"site's teacher is fine-tuned with early stopping (up to {s['teacher_steps']} steps, lr "
+             f"{s['teacher_lr']}, scored every {s['teacher_eval_every']} steps on {s['teacher_holdout']:.0%} of "
+             f"the site's articles held out, patience {s['teacher_patience']}, best adapters kept); then two "
+             f"full-size students with the same LoRA initialisation and batches train {s['steps']} AdamW steps "
+             f"(lr {s['lr']}, rank {s['rank']} on q/v): one with token KD (kd-alpha {s['alpha']}, T "
+             f"{s['temperature']}), one with next-token CE only. Scored on {s['test_articles']} held-out articles "
+             "of the same topic (lower is better). The seed draws the teacher's LoRA initialisation and batch "
+             "order and the students' LoRA initialisation (both students of a seed start equal and see the same "
+             "batches, so each seed is a paired comparison).", "",
+             "| seed | base | teacher (step kept / run) | student, token KD | student, CE only | KD - CE |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for row, gap in zip(rows, gaps, strict=True):
+        kept = (f" ({row['teacher_best_step']} / {row['teacher_steps_run']})"
+                if row["teacher_best_step"] is not None else "")
+        lines.append(f"| {row['seed']} | {row['base']:.1f} | {row['teacher']:.1f}{kept} | {row['kd']:.2f} | "
+                     f"{row['ce']:.2f} | {gap:+.2f} |")
+    winner = "token KD" if mean_gap < 0 else "CE only"
+    side = "below" if mean_gap < 0 else "above"
+    verdict = (f"**{winner} wins: KD's held-out perplexity is {abs(mean_gap):.2f} {side} "
+               f"CE-only's on average ({kd_mean:.2f} vs {ce_mean:.2f}), lower in {wins} of {len(rows)} paired seeds.**")
+    if mean_gap >= 0:
+        verdict += (f" Why: the teacher (mean {teacher_mean:.1f}) is no better than what the student learns from the "
+                    "same text in the same steps, so pulling the student towards it costs as much as it teaches. "
+                    "Here teacher and student share the same 135M base and the same few articles: the teacher's only "
+                    "advantages are LoRA on every projection and more steps, and early stopping shows where those run "
+                    "out (its held-out perplexity turns up after the step it keeps), while it trains on "
+                    f"{1 - s['teacher_holdout']:.0%} of the articles the student sees. KD needs a teacher that knows "
+                    "more than the site's text teaches the student directly: a larger model, or a teacher trained "
+                    "on more of the site's data than the student sees.")
+    else:
+        verdict += (f" The early-stopped teacher (mean {teacher_mean:.1f}) knows more than the student learns from "
+                    "the text alone in the same steps, and KD passes that on.")
+    return [*lines, "", verdict, ""]
+
+
+def _dp(run: dict[str, Any], headline: dict[str, Any] | None) -> list[str]:
+    """The DP-SGD students of one lm_measure run beside the same seed's plain students of the headline."""
+    s, rows = run["settings"], run["rows"]
+    plain = next((row for row in (headline or {}).get("rows", []) if row["seed"] == s["seed"]), None)
+    epsilon = rows["full-kd-dp-epsilon"]
+    lines = ["### Under DP-SGD", "",
+             f"The headline's seed {s['seed']} protocol (same teacher, same {s['steps']} steps), the students trained "
+             f"with DP-SGD instead: noise multiplier {s['dp_noise']}, per-sequence clip {s['dp_clip']}, Poisson "
+             f"sampling at q = {s['batch_size']}/{s['articles']}; one record is one article's block. Epsilon "
+             f"{epsilon:.2f} at delta {s['dp_delta']:g} (RDP) for these {s['steps']} steps.", "",
+             "| student | without DP | DP-SGD |", "|---|---:|---:|"]
+    for key, label in (("kd", "token KD"), ("ce", "CE only")):
+        without = f"{plain[key]:.2f}" if plain is not None else "-"
+        lines.append(f"| {label} | {without} | {rows[f'full-{key}-dp']['perplexity']:.2f} |")
+    base = rows["base"]["perplexity"]
+    if min(rows["full-kd-dp"]["perplexity"], rows["full-ce-dp"]["perplexity"]) < 0.9 * base:
+        return [*lines, ""]
+    lines += ["", f"The noise of a mean over an expected {s['batch_size']} sequences has standard deviation "
+              f"{s['dp_noise'] * s['dp_clip'] / s['batch_size']:g} per adapter coordinate, against clipped "
+              f"per-sequence gradients of norm at most {s['dp_clip']}: the DP students stay near the base model "
+              f"({base:.1f}). DP-SGD on this task needs far more documents per step (a larger batch at the same q "
+              "needs a larger site), as DP-SGD always does."]
+    return [*lines, ""]
+
+
 def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
-           sweep: list[dict[str, Any]] | None = None, seeds: list[dict[str, Any]] | None = None) -> str:
+           sweep: list[dict[str, Any]] | None = None, seeds: list[dict[str, Any]] | None = None,
+           headline: dict[str, Any] | None = None, dp_run: dict[str, Any] | None = None) -> str:
     """The page's Markdown for the measurements ``data`` (the JSON of ``simulations.lm_measure``)."""
     settings = data["settings"]
     rows = data["rows"]
-    lines = [INTRO, "## Tiny-budget measurements", "",
+    lines = [INTRO, *(_headline(headline) if headline else []), *(_dp(dp_run, headline) if dp_run else []),
+             "## Tiny-budget measurements", "",
              f"One site (`{data['site']}`, {settings['articles']} articles of {settings['length']} tokens) fine-tunes "
              f"its teacher for {settings['teacher_steps']} steps (batch {settings['batch_size']}); each student "
              f"trains {settings['steps']} AdamW steps (lr {settings['lr']}, LoRA rank {settings['rank']} on q/v, "
@@ -223,8 +351,13 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"lm_measure outputs differing in --teacher-steps, summarised into {TEACHER_SWEEP.name}")
     parser.add_argument("--seeds", type=Path, nargs="*", default=[],
                         help=f"lm_measure outputs differing in --seed, summarised into {SEEDS.name}")
+    parser.add_argument("--headline", type=Path, nargs="*", default=[],
+                        help=f"lm_measure outputs of one protocol over paired seeds, summarised into {HEADLINE.name}")
     args = parser.parse_args(argv)
     data = json.loads(args.measurements.read_text())
+    if args.headline:
+        summary = headline_summary([json.loads(path.read_text()) for path in args.headline])
+        write_atomic(HEADLINE, (json.dumps(summary, indent=2) + "\n").encode())
     if args.federated_results is not None:
         summary = federated_summary(json.loads(args.federated_results.read_text()))
         write_atomic(FEDERATED, (json.dumps(summary, indent=2) + "\n").encode())
@@ -237,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
                              + "\n").encode())
     swept = json.loads(TEACHER_SWEEP.read_text()) if TEACHER_SWEEP.is_file() else None
     seeds = json.loads(SEEDS.read_text()) if SEEDS.is_file() else None
-    write_atomic(args.output, render(data, federated, swept, seeds).encode())
+    headline = json.loads(HEADLINE.read_text()) if HEADLINE.is_file() else None
+    dp_run = json.loads(DP_RUN.read_text()) if DP_RUN.is_file() else None
+    write_atomic(args.output, render(data, federated, swept, seeds, headline, dp_run).encode())
     print(f"wrote {args.output}")
     return 0
 

@@ -52,6 +52,11 @@ def _prepare(config_values: dict[str, Any], partition_ids: list[int], num_partit
     config = FedKDConfig.from_mapping(config_values)
     for partition_id in partition_ids:
         node = NodeConfig(partition_id=partition_id, num_partitions=num_partitions)
+        if config.task == "causal-lm":  # the site's teacher LM, fine-tuned and cached on disk
+            from clients.lm_round import load_lm_site
+
+            load_lm_site(config, node)
+            continue
         load_teacher(config, node, load_site(config, node))
     return len(partition_ids)
 

@@ -251,7 +251,12 @@ def test_fedkd_config_compression_with_server_side_client_dp_is_accepted(mode: s
     [
         ({"task": "translation"}, "task"),
         ({"task": "causal-lm"}, "dataset"),
-        ({"task": "causal-lm", "dataset": "bbc-news", "local-dp": True}, "local-dp"),
+        ({"task": "causal-lm", "dataset": "bbc-news", "local-dp": True, "dp-grad-sample-mode": "ghost"},
+         "dp-grad-sample-mode"),
+        ({"task": "causal-lm", "dataset": "bbc-news", "secure-aggregation": True}, "secure-aggregation"),
+        ({"lm-teacher-patience": 0}, "lm-teacher-patience"),
+        ({"lm-teacher-holdout-fraction": 1.0}, "lm-teacher-holdout-fraction"),
+        ({"lm-teacher-eval-every": -1}, "lm-teacher-eval-every"),
         ({"lora-rank": 0}, "lora-rank"),
         ({"lora-targets": "q_proj,,v_proj"}, "lora-targets"),
         ({"lm-sequence-length": 1}, "lm-sequence-length"),
@@ -261,6 +266,11 @@ def test_fedkd_config_compression_with_server_side_client_dp_is_accepted(mode: s
 def test_config_causal_lm_bad_value_raises_naming_key(values: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         FedKDConfig.from_mapping(values)
+
+
+def test_config_causal_lm_local_dp_accepted() -> None:
+    config = FedKDConfig.from_mapping({"task": "causal-lm", "dataset": "bbc-news", "local-dp": True})
+    assert config.local_dp and config.dp_grad_sample_mode == "hooks"
 
 
 def test_config_causal_lm_on_bbc_news_accepted() -> None:

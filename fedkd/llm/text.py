@@ -8,6 +8,7 @@ part (every topic). The split is the classification task's, so no article is in 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,13 @@ class TokenBlocks:
     def subset(self, indices: torch.Tensor) -> TokenBlocks:
         """The blocks at ``indices``."""
         return TokenBlocks(self.input_ids[indices], self.attention_mask[indices])
+
+    def fingerprint(self) -> str:
+        """A SHA-256 of the token ids and masks: equal blocks give equal fingerprints (keys a site's DP ledger)."""
+        digest = hashlib.sha256(str(tuple(self.input_ids.shape)).encode())
+        digest.update(self.input_ids.contiguous().numpy().tobytes())
+        digest.update(self.attention_mask.contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     @property
     def num_tokens(self) -> int:

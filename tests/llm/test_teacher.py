@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from fedkd.llm.devices import model_device, plan_devices, teacher_logits
-from fedkd.llm.teacher import TeacherRecipe, freeze, load_site_teacher
+from fedkd.llm.evaluation import evaluate_lm
+from fedkd.llm.teacher import (
+    TeacherRecipe,
+    cached_teacher_report,
+    fine_tune_teacher,
+    freeze,
+    load_site_teacher,
+    split_holdout,
+)
 from fedkd.llm.text import TokenBlocks
 from tests.optional_data import needs_llm
 
@@ -134,3 +142,69 @@ def test_load_site_teacher_second_load_reads_cache_and_equals_first(
 def test_teacher_recipe_bad_values_raise() -> None:
     with pytest.raises(ValueError, match="batch size"):
         TeacherRecipe(steps=1, learning_rate=0.1, batch_size=0)
+
+
+def _step_blocks() -> TokenBlocks:
+    """Ten blocks of one repeated 12-token sentence: fine-tuning lowers held-out perplexity at first."""
+    sentence = torch.tensor([5, 9, 14, 20, 27, 33, 38, 41, 47, 52, 56, 60])
+    ids = sentence.repeat(10, 1)
+    return TokenBlocks(ids, torch.ones_like(ids))
+
+
+def test_fine_tune_teacher_early_stopping_stops_after_patience_and_keeps_best(tiny_llama: Any) -> None:
+    # Prepare: a learning rate so high that the held-out perplexity gets worse after the first steps
+    recipe = TeacherRecipe(steps=40, learning_rate=0.5, batch_size=2, rank=4, eval_every=2, patience=2,
+                           holdout_fraction=0.2)
+    blocks = _step_blocks()
+    _, holdout = split_holdout(blocks, recipe.holdout_fraction)
+
+    # Execute
+    teacher, report = fine_tune_teacher(tiny_llama, blocks, recipe, device=torch.device("cpu"))
+
+    # Assert: it stopped early, `patience` scores after the best, and the teacher scores the best perplexity
+    assert report is not None
+    best = min(report.perplexities)
+    best_index = report.perplexities.index(best)
+    assert report.steps_run < recipe.steps
+    assert len(report.perplexities) - 1 - best_index == recipe.patience
+    assert report.best_step == report.scored_steps[best_index]
+    assert report.scored_steps[0] == 0 and report.scored_steps[-1] == report.steps_run
+    assert report.perplexities[-1] > best
+    assert evaluate_lm(teacher, holdout).perplexity == pytest.approx(best, rel=1e-4)
+
+
+def test_fine_tune_teacher_no_step_helps_restores_base(tiny_llama: Any, blocks: TokenBlocks) -> None:
+    # Prepare: a learning rate that wrecks the model at the first step
+    recipe = TeacherRecipe(steps=6, learning_rate=50.0, batch_size=2, rank=4, eval_every=1, patience=1)
+    _, holdout = split_holdout(blocks, recipe.holdout_fraction)
+
+    # Execute
+    teacher, report = fine_tune_teacher(tiny_llama, blocks, recipe, device=torch.device("cpu"))
+
+    # Assert: the base's own score is the best; the teacher predicts as the base does
+    assert report is not None and report.best_step == 0 and report.steps_run == 1
+    expected = tiny_llama(input_ids=blocks.input_ids, attention_mask=blocks.attention_mask).logits
+    actual = teacher(input_ids=blocks.input_ids, attention_mask=blocks.attention_mask).logits
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+    assert evaluate_lm(teacher, holdout).perplexity == pytest.approx(report.perplexities[0], rel=1e-5)
+
+
+def test_load_site_teacher_early_stopping_report_cached_with_teacher(
+    tiny_llama: Any, blocks: TokenBlocks, tmp_path: Path
+) -> None:
+    # Prepare
+    recipe = TeacherRecipe(steps=4, learning_rate=0.01, batch_size=2, rank=2, eval_every=2)
+
+    # Execute
+    load_site_teacher(tiny_llama, blocks, recipe, device=torch.device("cpu"), cache_dir=tmp_path, base_name="tiny")
+    report = cached_teacher_report(blocks, recipe, cache_dir=tmp_path, base_name="tiny")
+    plain = TeacherRecipe(steps=4, learning_rate=0.01, batch_size=2, rank=2)
+
+    # Assert
+    assert report is not None and report.scored_steps == (0, 2, 4) and len(report.perplexities) == 3
+    assert cached_teacher_report(blocks, plain, cache_dir=tmp_path, base_name="tiny") is None
+
+
+def test_teacher_recipe_bad_early_stopping_raises_naming_it() -> None:
+    with pytest.raises(ValueError, match="patience >= 1"):
+        TeacherRecipe(steps=4, learning_rate=0.01, batch_size=2, eval_every=2, patience=0)

@@ -19,3 +19,18 @@ def tiny_llama_model(seed: int = 0) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return LlamaForCausalLM(config).eval()
+
+
+class WordTokenizer:
+    """A stand-in tokenizer for the tiny Llama: each word's hash picks one of 58 token ids, then padding."""
+
+    pad_token_id = 0
+
+    def __call__(self, texts: list[str], *, max_length: int, truncation: bool, padding: str,
+                 return_tensors: str) -> dict[str, torch.Tensor]:
+        ids = torch.zeros(len(texts), max_length, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, text in enumerate(texts):
+            words = [3 + sum(map(ord, word)) % 58 for word in text.split()][:max_length]
+            ids[row, : len(words)], mask[row, : len(words)] = torch.tensor(words), 1
+        return {"input_ids": ids, "attention_mask": mask}

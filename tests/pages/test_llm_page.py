@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pages.llm_page import render
 
 
@@ -91,3 +93,76 @@ def test_render_seed_rows_mark_absent_top_k_with_dash() -> None:
     # Assert
     assert "| 0 | 44.1 | - | 45.5 | 9,000.0 | - |" in page
     assert "| 1 | 44.1 | 46.5 | 45.5 | 4,000.0 | 32 |" in page
+
+
+def _headline_run(seed: int, teacher: float, kd: float, ce: float) -> dict[str, Any]:
+    data = _data(9000.0)
+    data["settings"] |= {"seed": seed, "teacher_seed": seed, "teacher_lr": 0.001, "teacher_eval_every": 4,
+                         "teacher_patience": 3, "teacher_holdout": 0.2, "output": f"/tmp/s{seed}.json"}
+    data["rows"]["teacher"] = _row(teacher, 0.3) | {"early_stopping": {
+        "scored_steps": [0, 4, 8], "perplexities": [50.0, 30.0, 33.0], "best_step": 4, "steps_run": 8}}
+    data["rows"]["full-kd"], data["rows"]["full-ce"] = _row(kd, 0.3), _row(ce, 0.3)
+    return data
+
+
+def test_render_headline_kd_losing_says_by_how_much_and_why() -> None:
+    # Prepare
+    from pages.llm_page import headline_summary
+
+    summary = headline_summary([_headline_run(0, 41.0, 42.0, 40.0), _headline_run(1, 42.0, 41.5, 41.0),
+                                _headline_run(2, 40.0, 39.0, 39.5)])
+
+    # Execute
+    page = render(_data(9000.0), headline=summary)
+
+    # Assert: per-seed rows with the teacher's kept step, the mean gap (2.0 + 0.5 - 0.5) / 3, the reason
+    assert "| 0 | 60.4 | 41.0 (4 / 8) | 42.00 | 40.00 | +2.00 |" in page
+    assert "| 2 | 60.4 | 40.0 (4 / 8) | 39.00 | 39.50 | -0.50 |" in page
+    assert "**CE only wins: KD's held-out perplexity is 0.67 above CE-only's on average" in page
+    assert "lower in 1 of 3 paired seeds" in page and "teacher (mean 41.0) is no better" in page
+
+
+def test_render_headline_kd_winning_says_so() -> None:
+    from pages.llm_page import headline_summary
+
+    page = render(_data(9000.0), headline=headline_summary([_headline_run(0, 30.0, 38.0, 40.0)]))
+    assert "**token KD wins: KD's held-out perplexity is 2.00 below" in page and "lower in 1 of 1" in page
+
+
+def test_headline_summary_runs_of_different_protocols_raise() -> None:
+    from pages.llm_page import headline_summary
+
+    other = _headline_run(1, 41.0, 42.0, 40.0)
+    other["settings"]["steps"] = 99
+    with pytest.raises(ValueError, match="one protocol"):
+        headline_summary([_headline_run(0, 41.0, 42.0, 40.0), other])
+
+
+def test_render_dp_students_beside_the_same_seeds_plain_ones() -> None:
+    # Prepare: a DP run of seed 0 and the headline whose seed 0 holds the plain students
+    from pages.llm_page import headline_summary
+
+    headline = headline_summary([_headline_run(0, 41.0, 42.0, 40.0)])
+    dp_run = _headline_run(0, 41.0, 42.0, 40.0)
+    dp_run["settings"] |= {"dp_noise": 1.0, "dp_clip": 1.0, "dp_delta": 1e-5}
+    dp_run["rows"] |= {"full-kd-dp": _row(55.5, 0.3), "full-ce-dp": _row(54.25, 0.3), "full-kd-dp-epsilon": 3.456}
+
+    # Execute
+    page = render(_data(9000.0), headline=headline, dp_run=dp_run)
+
+    # Assert
+    assert "Epsilon 3.46 at delta 1e-05" in page
+    assert "| token KD | 42.00 | 55.50 |" in page and "| CE only | 40.00 | 54.25 |" in page
+
+
+def test_render_dp_students_near_base_explained_by_noise_scale() -> None:
+    from pages.llm_page import headline_summary
+
+    dp_run = _headline_run(0, 41.0, 42.0, 40.0)
+    dp_run["settings"] |= {"dp_noise": 1.0, "dp_clip": 1.0, "dp_delta": 1e-5}
+    near = dp_run["rows"] | {"full-kd-dp": _row(59.0, 0.3), "full-ce-dp": _row(60.0, 0.3), "full-kd-dp-epsilon": 4.7}
+    far = near | {"full-ce-dp": _row(45.0, 0.3)}
+    headline = headline_summary([_headline_run(0, 41.0, 42.0, 40.0)])
+    assert "standard deviation 0.25 per adapter" in render(_data(9000.0), headline=headline,
+                                                           dp_run=dp_run | {"rows": near})
+    assert "standard deviation" not in render(_data(9000.0), headline=headline, dp_run=dp_run | {"rows": far})

@@ -70,3 +70,20 @@ def test_pretrain_public_teacher_shard_only_run_does_nothing(
 
     assert pretrain_public_teacher(config) is None
     assert capsys.readouterr().out == "" and not (tmp_path / "pretrained").exists()
+
+
+def test_prepare_causal_lm_sites_prepares_lm_teachers_not_classifier_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: record which loader each site goes through
+    import clients.lm_round
+    from simulations.prepare_teachers import _prepare
+
+    seen: list[int | None] = []
+    monkeypatch.setattr(clients.lm_round, "load_lm_site", lambda config, node: seen.append(node.partition_id))
+    monkeypatch.setattr(clients.site, "load_site", lambda config, node: pytest.fail("classifier site loaded"))
+    values = {"task": "causal-lm", "dataset": "bbc-news"}
+
+    # Execute
+    count = _prepare(values, [0, 3], 5)
+
+    # Assert
+    assert count == 2 and seen == [0, 3]
