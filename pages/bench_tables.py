@@ -23,6 +23,8 @@ OVERHEAD_RUNS = {
     "simulation_overhead_one_client_at_a_time.json": "after, 1 client at a time",
     "simulation_overhead.json": "after, default placement",
     "simulation_overhead_evaluate_every_5.json": "after, default placement, `evaluate-every=5`",
+    "simulation_overhead_quiet.json": "quiet machine, default placement (TensorBoard files on)",
+    "simulation_overhead_quiet_evaluate_every_5.json": "quiet machine, default placement, `evaluate-every=5`",
 }
 
 
