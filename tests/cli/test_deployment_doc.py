@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import build_parser
-from tests.e2e.test_deployment import BIN, doc_blocks, doc_commands, expand
+from tests.e2e.deployment_kit import BIN, doc_blocks, doc_commands, expand
 
 VALUES = {name: f"/x/{name.lower()}" for name in (
     "SERVER_HOST", "PORT", "CERTS", "STATE", "NUM_SITES", "SITE", "CONNECTION", "DATASET", "SITE_NPZ", "SITE_DATA",
