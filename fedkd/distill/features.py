@@ -26,6 +26,8 @@ FEATURE_LAYERS: dict[str, str] = {
     "cnn1d": "features.5",
     "cnn-small": "features.4",
     "cnn-large": "features.4",
+    "mlp-tanh": "net.4",
+    "cnn-small-gn-tanh": "features.6",
 }
 
 

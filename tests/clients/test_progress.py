@@ -75,8 +75,8 @@ def test_real_site_train_and_evaluate_log_teacher_round_work_and_accuracy_lines(
         tmp_path: Path, cache_root: Path, lines: list[str]) -> None:
     # Prepare: a real site (a data-dir) whose teacher trains at first use, under local DP.
     node = _real_site(tmp_path, cache_root)
-    config = FedKDConfig.from_mapping({"teacher-epochs": 1, "local-epochs": 1, "local-dp": True,
-                                       "dp-noise-multiplier": 1.0, "dp-delta": 1e-3})
+    config = FedKDConfig.from_mapping({"teacher-pretraining": "none", "teacher-epochs": 1, "local-epochs": 1,
+                                       "local-dp": True, "dp-noise-multiplier": 1.0, "dp-delta": 1e-3})
 
     # Execute
     trained = _ask(config, "train", node)
@@ -97,7 +97,8 @@ def test_real_site_train_and_evaluate_log_teacher_round_work_and_accuracy_lines(
 
 def test_simulated_site_logs_nothing(cache_root: Path, lines: list[str]) -> None:
     # Prepare
-    config = FedKDConfig.from_mapping({"teacher-epochs": 1, "local-epochs": 1, "cache-dir": str(cache_root)})
+    config = FedKDConfig.from_mapping({"teacher-pretraining": "none", "teacher-epochs": 1, "local-epochs": 1,
+                                       "cache-dir": str(cache_root)})
 
     # Execute
     _ask(config, "train", {"partition-id": 0, "num-partitions": 3})

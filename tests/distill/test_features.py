@@ -40,7 +40,7 @@ def test_tapped_unknown_layer_raises_listing_modules() -> None:
 def test_every_registered_architecture_has_a_default_feature_layer() -> None:
     assert set(FEATURE_LAYERS) == set(MODELS)
     for name, layer in FEATURE_LAYERS.items():
-        shape = (40,) if name in ("mlp", "cnn1d") else (28, 28)
+        shape = (40,) if name in ("mlp", "mlp-tanh", "cnn1d") else (28, 28)
         assert layer in dict(build_model(name, input_shape=shape, num_classes=10).named_modules())
 
 
