@@ -31,6 +31,9 @@ from fedkd.llm.training import DistillSettings
 from fedkd.losses.token import next_token_loss, token_kd_loss, top_k_teacher, top_k_token_kd_loss
 from fedkd.privacy.dp_settings import DPSettings
 from fedkd.privacy.ledger import sample_rate
+from fedkd.privacy.opacus_logging import drop_opacus_root_handler
+
+drop_opacus_root_handler()
 
 # Ghost clipping runs its own second backward over a reweighted loss; it is not wired for the LM student.
 LM_GRAD_SAMPLE_MODES = ("hooks", "functorch")

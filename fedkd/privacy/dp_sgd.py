@@ -7,7 +7,6 @@ standard deviation ``sigma * C`` and averages over the expected batch size.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Iterator
 
@@ -23,12 +22,9 @@ from fedkd.distill.objective import LogitKnowledge, sample_losses
 from fedkd.distill.training import OptimizerSettings, TrainStats
 from fedkd.privacy.dp_settings import DPSettings
 from fedkd.privacy.ledger import sample_rate, steps_per_epoch
+from fedkd.privacy.opacus_logging import drop_opacus_root_handler
 
-# Opacus calls logging.basicConfig() when imported; the root handler it adds would
-# print every log line of the host application (Flower's among them) a second time.
-for _handler in list(logging.getLogger().handlers):
-    if getattr(_handler.formatter, "_fmt", None) == "%(asctime)s:%(levelname)s:%(message)s":
-        logging.getLogger().removeHandler(_handler)
+drop_opacus_root_handler()
 
 
 def make_private_module(model: nn.Module) -> nn.Module:

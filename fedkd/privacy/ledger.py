@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fedkd.io import write_atomic
+from fedkd.privacy.opacus_logging import drop_opacus_root_handler
 
 if TYPE_CHECKING:
     from opacus.accountants import IAccountant
@@ -31,6 +32,7 @@ def _accountant(name: str) -> IAccountant:
         raise ValueError(f"accountant must be one of {', '.join(ACCOUNTANTS)}, got {name!r}")
     from opacus.accountants import create_accountant
 
+    drop_opacus_root_handler()
     return create_accountant(name)
 
 
@@ -155,6 +157,7 @@ def calibrate_noise(
     if not prior:
         from opacus.accountants.utils import get_noise_multiplier
 
+        drop_opacus_root_handler()
         return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta, sample_rate=sample_rate,
                                           steps=steps, accountant=accountant))
     ledger = PrivacyLedger(accountant, list(prior))
