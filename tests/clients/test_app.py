@@ -231,21 +231,6 @@ def test_client_replies_carry_the_message_type_they_answer(exchange: Exchange) -
     assert exchange.evaluate.metadata.message_type == "evaluate"
 
 
-class _WordTokenizer:
-    """A stand-in tokenizer for the tiny Llama: each word's hash picks one of 58 token ids, then padding."""
-
-    pad_token_id = 0
-
-    def __call__(self, texts: list[str], *, max_length: int, truncation: bool, padding: str,
-                 return_tensors: str) -> dict[str, torch.Tensor]:
-        ids = torch.zeros(len(texts), max_length, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, text in enumerate(texts):
-            words = [3 + sum(map(ord, word)) % 58 for word in text.split()][:max_length]
-            ids[row, : len(words)], mask[row, : len(words)] = torch.tensor(words), 1
-        return {"input_ids": ids, "attention_mask": mask}
-
-
 def test_client_causal_lm_train_reply_holds_only_changed_lora_adapters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,10 +241,10 @@ def test_client_causal_lm_train_reply_holds_only_changed_lora_adapters(
         pytest.skip(f"the 'llm' extra is not installed (missing {', '.join(missing_llm_packages())})")
     import clients.lm_round as lm_round
     from fedkd.llm.student import adapter_state, make_lora_student
-    from tests.llm.tiny import tiny_llama_model
+    from tests.llm.tiny import WordTokenizer, tiny_llama_model
 
     base = tiny_llama_model()
-    monkeypatch.setattr(lm_round, "base_model", lambda config, node: (base, _WordTokenizer()))
+    monkeypatch.setattr(lm_round, "base_model", lambda config, node: (base, WordTokenizer()))
     monkeypatch.setattr(lm_round, "_sites", {})
     monkeypatch.setattr(lm_round, "_students", {})
     config = FedKDConfig.from_mapping({
