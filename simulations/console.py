@@ -63,6 +63,30 @@ def console_line(line: str, *, verbose: bool = False, colour: bool = False) -> s
     return None
 
 
+class ResentRounds:
+    """Recognises a round line that arrives a second time.
+
+    Flower's log uploader (``flwr.supercore.logger._log_uploader``) keeps a batch of
+    log lines and sends it again after a transport error, even when the SuperLink had
+    already stored it, so on a loaded machine a round line can reach the stream twice
+    (seen in CI: ``round 0/2`` twice). A round line carries its round number and its
+    duration, so two identical ones are one line sent twice; other lines may
+    legitimately repeat and always pass.
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def resent(self, shown: str) -> bool:
+        """Whether ``shown`` is a round line already seen; remembers it otherwise."""
+        if not ROUND.search(strip_ansi(shown)):
+            return False
+        if shown in self._seen:
+            return True
+        self._seen.add(shown)
+        return False
+
+
 EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\w*(: .*)?$")
 
 

@@ -53,7 +53,8 @@ from simulations.comparison import (
     mean_teacher_accuracy,
     write_comparison,
 )
-from simulations.console import comparison_line, console_line, failure_reason, header, strip_ansi, summary
+from simulations.console import (ResentRounds, comparison_line, console_line, failure_reason, header, strip_ansi,
+                                 summary)
 from simulations.placement import client_resources, machine_resources
 from simulations.preflight import PreflightError, parse_run_config, plan_run, write_resolved_experiment
 from simulations.prepare_teachers import prepare_teachers as prepare
@@ -256,9 +257,12 @@ def run_simulation(
             assert process.stdout is not None
             started = time.monotonic()
             colour = sys.stdout.isatty()
+            resent = ResentRounds()
             for line in process.stdout:
                 lines.append(line)
                 shown = console_line(line, verbose=verbose, colour=colour) if echo else None
+                if shown is not None and resent.resent(shown):
+                    shown = None
                 if shown is not None and label:
                     shown = shown.replace("[fedkd] round ", f"[fedkd] {label} round ", 1)
                 if shown is not None:

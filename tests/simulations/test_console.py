@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fedkd.config import FedKDConfig
-from simulations.console import console_line, failure_reason, header, summary
+from simulations.console import ResentRounds, console_line, failure_reason, header, summary
 
 ROUND = "[fedkd] round 1/2: global student accuracy 0.2390 (loss 2.0739) | 50.4s"
 
@@ -65,3 +65,18 @@ def test_console_line_a_resumed_run_says_where_it_continues() -> None:
     line = "\x1b[92mINFO \x1b[0m:      [fedkd] resuming after round 2 of 4 from /r/run\n"
 
     assert console_line(line) == "[fedkd] resuming after round 2 of 4 from /r/run"
+
+
+def test_resent_rounds_drops_a_round_line_flower_delivered_twice_and_nothing_else() -> None:
+    # Prepare: a stream where Flower's log uploader resent a batch (round 0 twice), and a repeated warning.
+    stream = ["[fedkd] round 0/2: global student accuracy 0.0740 (loss 2.3170) | 0.1s",
+              "[fedkd] round 0/2: global student accuracy 0.0740 (loss 2.3170) | 0.1s",
+              "warning: a site replied late", "warning: a site replied late",
+              "[fedkd] round 1/2: global student accuracy 0.1730 (loss 1.9727) | 3.2s"]
+
+    # Execute
+    resent = ResentRounds()
+    shown = [line for line in stream if not resent.resent(line)]
+
+    # Assert: the round line once, both warnings (they may legitimately repeat), round 1.
+    assert shown == stream[:1] + stream[2:]
