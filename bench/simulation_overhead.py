@@ -13,7 +13,8 @@ Prints and saves (``bench/results/simulation_overhead.json``):
 - their ratio, measured in the same invocation, and the load average around it
   (the figures are only comparable on an otherwise idle machine).
 
-Run: ``python bench/simulation_overhead.py [--num-supernodes 10] [--rounds 20] [--evaluate-every 1]``.
+Run: ``python bench/simulation_overhead.py [--num-supernodes 10] [--rounds 20] [--evaluate-every K]``
+(``K`` defaults to the config's ``evaluate-every``).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-supernodes", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=FedKDConfig().num_server_rounds)
-    parser.add_argument("--evaluate-every", type=int, default=1)
+    parser.add_argument("--evaluate-every", type=int, default=FedKDConfig().evaluate_every)
     parser.add_argument("--client-cpus", type=int, default=None,
                         help="CPUs per client (default 1; 2 on a 2-core box runs one client at a time, as before)")
     parser.add_argument("--out", type=Path, default=OUT)

@@ -173,9 +173,10 @@ class FedKDConfig:
         default=1.0, metadata=_doc("Share of clients sampled for federated evaluation.")
     )
     evaluate_every: int = field(
-        default=1,
-        metadata=_doc("Federated evaluation (clients test the global student) every k rounds and in the last; "
-                      "the server's central evaluation still runs every round."),
+        default=5,
+        metadata=_doc("Federated evaluation (sites test the global student on their local test split) every k "
+                      "rounds and in the last; the server's central evaluation still runs every round. Each "
+                      "evaluation is a second message wave, so k > 1 makes the rounds between one wave."),
     )
     proximal_mu: float = field(default=0.01, metadata=_doc("FedProx proximal weight."))
     server_learning_rate: float = field(

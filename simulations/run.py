@@ -53,8 +53,7 @@ from simulations.comparison import (
     mean_teacher_accuracy,
     write_comparison,
 )
-from simulations.console import (ResentRounds, comparison_line, console_line, failure_reason, header, strip_ansi,
-                                 summary)
+from simulations.console import ResentRounds, comparison_line, console_line, failure_reason, header, strip_ansi, summary
 from simulations.placement import client_resources, machine_resources
 from simulations.preflight import PreflightError, parse_run_config, plan_run, write_resolved_experiment
 from simulations.prepare_teachers import prepare_teachers as prepare

@@ -45,6 +45,7 @@ class Exchange:
     train: Message
     train_again: Message
     evaluate: Message
+    train_after_evaluate: Message
     site: SiteData
     teacher: Teacher
 
@@ -82,9 +83,10 @@ def exchange(cache_root: Path) -> Iterator[Exchange]:
             _clear_site_caches()  # the second call re-reads site and teacher (from the disk cache)
             train_again = _ask(config, "train", student)
             evaluate = _ask(config, "evaluate", student)
+            train_after_evaluate = _ask(config, "train", student)  # same actor, caches warm, an evaluation before
             site = load_site(config, NodeConfig.from_mapping(NODE_CONFIG))
             teacher = load_teacher(config, NodeConfig.from_mapping(NODE_CONFIG), site)
-            yield Exchange(config, student, train, train_again, evaluate, site, teacher)
+            yield Exchange(config, student, train, train_again, evaluate, train_after_evaluate, site, teacher)
         finally:
             _clear_site_caches()
 
@@ -224,6 +226,16 @@ def test_client_train_twice_with_identical_inputs_gives_bitwise_identical_replie
     for key, array in first.array_records["arrays"].items():
         assert array.numpy().tobytes() == second.array_records["arrays"][key].numpy().tobytes(), key
     assert dict(first.metric_records["metrics"]) == dict(second.metric_records["metrics"])
+
+
+def test_client_train_after_an_evaluation_gives_bitwise_the_reply_without_one(exchange: Exchange) -> None:
+    # Federated evaluation (every `evaluate-every` rounds) must not change what a site trains: the server's
+    # round records and the CE-only baseline's digest treat evaluate-every as reporting only.
+    first, later = exchange.train.content, exchange.train_after_evaluate.content
+
+    for key, array in first.array_records["arrays"].items():
+        assert array.numpy().tobytes() == later.array_records["arrays"][key].numpy().tobytes(), key
+    assert dict(first.metric_records["metrics"]) == dict(later.metric_records["metrics"])
 
 
 def test_client_replies_carry_the_message_type_they_answer(exchange: Exchange) -> None:

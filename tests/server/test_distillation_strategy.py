@@ -85,9 +85,17 @@ def test_distillation_strategy_evaluate_every_three_asks_clients_in_due_rounds_a
     assert sent == [[]] * 7
 
 
-def test_distillation_strategy_evaluate_every_default_evaluates_every_round() -> None:
+def test_distillation_strategy_evaluate_every_default_evaluates_every_fifth_round_and_the_last() -> None:
     inner = _Recording()
-    hooks = DistillationStrategy(inner, FedKDConfig.from_mapping({"num-server-rounds": 3}))
+    hooks = DistillationStrategy(inner, FedKDConfig.from_mapping({"num-server-rounds": 12}))
+    for server_round in range(1, 13):
+        hooks.configure_evaluate(server_round, ArrayRecord(), ConfigRecord(), grid=None)  # type: ignore[arg-type]
+    assert inner.evaluated == [5, 10, 12]
+
+
+def test_distillation_strategy_evaluate_every_one_evaluates_every_round() -> None:
+    inner = _Recording()
+    hooks = DistillationStrategy(inner, FedKDConfig.from_mapping({"num-server-rounds": 3, "evaluate-every": 1}))
     for server_round in (1, 2, 3):
         hooks.configure_evaluate(server_round, ArrayRecord(), ConfigRecord(), grid=None)  # type: ignore[arg-type]
     assert inner.evaluated == [1, 2, 3]
