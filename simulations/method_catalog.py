@@ -2,7 +2,8 @@
 
 ``HINTON_KD`` is pinned so the pages do not move with fedkd's defaults, teachers included: each
 site's own, trained on its shard (``teacher-pretraining=none``), or a named checkpoint used as it
-is (``teacher-finetune-epochs=0``), as when the pages were measured.
+is (``teacher-finetune-epochs=0``), and federated evaluation every round (``evaluate-every=1``), as when
+the pages were measured.
 
 ``docs/results.md``, ``docs/privacy.md`` and ``docs/methods.md`` were measured with
 Hinton KD at a constant temperature (kd-alpha 0.5, T 4). fedkd's default since
@@ -17,7 +18,7 @@ from typing import Any
 HINTON_KD: dict[str, Any] = {"kd-alpha": 0.5, "kd-temperature": 4.0, "kd-temperature-schedule": "constant",
                              "kd-temperature-final": 2.0, "kd-alpha-schedule": "constant",
                              "kd-logit-loss": "soft-target", "teacher-pretraining": "none",
-                             "teacher-finetune-epochs": 0}
+                             "teacher-finetune-epochs": 0, "evaluate-every": 1}
 
 # Each method as the run-config values that differ from HINTON_KD.
 METHODS: dict[str, dict[str, Any]] = {
