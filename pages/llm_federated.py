@@ -63,7 +63,8 @@ def federated_section(summary: dict[str, Any], *, heading: str, experiment: str)
              f"LoRA rank {c['lora-rank']} on {c['lora-targets']}; the server scores {c['lm-test-articles']} held-out "
              "articles of every topic). Round 0 is the untouched base model. The bytes are what the server received: "
              "the five sites' adapter tensors (the float32 base model is 538 MB). Round 1's time includes every "
-             "site fine-tuning its teacher; the sites share the machine's 2 CPU cores.", "",
+             "site fine-tuning its teacher, or loading it where the harness prepared the teachers before round 0 "
+             "(`--prepare-teachers`, on by default); the sites share the machine's 2 CPU cores.", "",
              "| round | held-out perplexity | next-token accuracy | MB received | seconds |",
              "|---:|---:|---:|---:|---:|"]
     for row in summary["rounds"]:
@@ -83,3 +84,15 @@ def _generations(generations: list[dict[str, Any]], tokens: int | None) -> list[
         shown = " / ".join(f"round {r}: {texts[r].strip()!r}" for r in rounds if r in texts)
         lines.append(f"- *{prompt}* ... {shown}")
     return [*lines, ""]
+
+
+def split_comparison(topic: dict[str, Any], dirichlet: dict[str, Any]) -> list[str]:
+    """One sentence setting the Dirichlet run's last round beside the topic run's, when their budgets match."""
+    if any(topic["config"][k] != dirichlet["config"][k] for k in CONFIG_KEYS):
+        return ["The two runs differ in more than the split (see their settings): their numbers do not compare.", ""]
+    last_topic, last_dirichlet = topic["rounds"][-1], dirichlet["rounds"][-1]
+    return [f"With the same budgets, the held-out perplexity after round {last_dirichlet['round']} is "
+            f"{last_dirichlet['global_perplexity']:.2f} with Dirichlet sites against "
+            f"{last_topic['global_perplexity']:.2f} with one topic a site (round 0, the base model: "
+            f"{dirichlet['rounds'][0]['global_perplexity']:.2f} and {topic['rounds'][0]['global_perplexity']:.2f}); "
+            "one seed each, so a difference of this size is not a finding.", ""]

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from fedkd.io import write_atomic
-from pages.llm_federated import FEDERATED, FEDERATED_DIRICHLET, federated_section, federated_summary, run_generations
+from pages.llm_federated import (
+    FEDERATED,
+    FEDERATED_DIRICHLET,
+    federated_section,
+    federated_summary,
+    run_generations,
+    split_comparison,
+)
 from pages.paths import DOCS
 
 __all__ = ["federated_summary", "main", "render"]
@@ -321,6 +328,7 @@ def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
                if federated else []),
              *(federated_section(dirichlet, heading="### Sites sharing the topics by Dirichlet(0.5)",
                                  experiment="bbc-news-lm-dirichlet.yaml") if dirichlet else []),
+             *(split_comparison(federated, dirichlet) if federated and dirichlet else []),
              TRUNCATION,
              "Greedy continuations of fixed prompts:", ""]
     for key, label in ROWS:

@@ -67,3 +67,21 @@ def test_federated_section_run_without_generations_or_split_keys_reads_as_by_top
     # Assert
     assert "generations" not in summary and "Greedy continuations" not in page
     assert "5 simulated sites, one per topic" in page
+
+
+def test_split_comparison_same_budgets_compares_last_rounds_else_says_they_do_not_compare() -> None:
+    # Prepare
+    from pages.llm_federated import split_comparison
+
+    dirichlet = federated_summary({"config": CONFIG, "rounds": ROUNDS})
+    topic_rounds = [{**r, "global_perplexity": 91.0 - 9 * r["round"]} for r in ROUNDS]
+    topic = federated_summary({"config": {**CONFIG, "lm-partitioner": "topic"}, "rounds": topic_rounds})
+    other = federated_summary({"config": {**CONFIG, "lm-test-articles": 16}, "rounds": topic_rounds})
+
+    # Execute
+    compared, refused = " ".join(split_comparison(topic, dirichlet)), " ".join(split_comparison(other, dirichlet))
+
+    # Assert
+    assert "after round 2 is 70.00 with Dirichlet sites against 73.00 with one topic a site" in compared
+    assert "(round 0, the base model: 90.00 and 91.00)" in compared
+    assert "do not compare" in refused and "70.00" not in refused
