@@ -1,8 +1,9 @@
 """The causal-LM task at a site: its BBC topic, its private teacher LM, and one round of the LoRA student.
 
 A simulated site ``partition-id`` holds the train articles of topic ``CATEGORIES[partition-id]`` (five
-sites); a real site reads the documents of its node config's ``data-dir`` (``train.jsonl``, optionally
-``test.jsonl``: :mod:`fedkd.llm.site_text`). Without its own test file a site keeps ``local-test-fraction``
+sites), or its share of an ``lm-partitioner`` split over the topics (e.g. Dirichlet); a real site reads
+the documents of its node config's ``data-dir`` (``train.jsonl``, optionally ``test.jsonl``:
+:mod:`fedkd.llm.site_text`). Without its own test file a site keeps ``local-test-fraction``
 of its blocks as its local test split. It fine-tunes its private teacher from the public base model on
 the rest. The global student arrives and leaves as LoRA adapter tensors only; the
 base model, the teacher, its logits and the text stay at the site. The base model, the site and the
@@ -31,7 +32,7 @@ from fedkd.llm.evaluation import evaluate_lm
 from fedkd.llm.site_text import TRAIN_FILE, read_site_texts
 from fedkd.llm.student import adapter_state, load_adapter_state, make_lora_student
 from fedkd.llm.teacher import TeacherRecipe, load_site_teacher
-from fedkd.llm.text import TokenBlocks, bbc_lm_texts, token_blocks
+from fedkd.llm.text import SiteSplit, TokenBlocks, bbc_lm_texts, token_blocks
 from fedkd.llm.training import DistillSettings, distill
 from fedkd.node_config import NodeConfig
 from fedkd.privacy.dp_settings import DPSettings
@@ -77,6 +78,13 @@ def teacher_recipe(config: FedKDConfig) -> TeacherRecipe:
                          patience=config.lm_teacher_patience, holdout_fraction=config.lm_teacher_holdout_fraction)
 
 
+def site_split(config: FedKDConfig, num_sites: int) -> SiteSplit:
+    """How ``config`` shares BBC News among ``num_sites`` simulated sites (``lm-partitioner`` and the
+    classifier's ``dirichlet-alpha``, ``classes-per-client`` and ``seed``)."""
+    return SiteSplit(partitioner=config.lm_partitioner, num_sites=num_sites, seed=config.seed,
+                     dirichlet_alpha=config.dirichlet_alpha, classes_per_client=config.classes_per_client)
+
+
 def site_texts(config: FedKDConfig, node: NodeConfig) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
     """This site's train documents and, if it has its own, its test documents (``lm-site-articles`` caps train).
 
@@ -90,12 +98,14 @@ def site_texts(config: FedKDConfig, node: NodeConfig) -> tuple[tuple[str, ...], 
     if node.data_dir:
         texts = read_site_texts(Path(node.data_dir), max_bytes=node.max_data_bytes)
         train, test = texts.train, texts.test
-    elif node.simulated and node.num_partitions == len(CATEGORIES):
-        train, test = bbc_lm_texts(max_per_site=config.lm_site_articles).sites[int(node.partition_id)], None  # type: ignore[arg-type]
+    elif node.simulated and (config.lm_partitioner != "topic" or node.num_partitions == len(CATEGORIES)):
+        split = site_split(config, int(node.num_partitions))  # type: ignore[arg-type]
+        train, test = bbc_lm_texts(max_per_site=config.lm_site_articles, split=split).sites[
+            int(node.partition_id)], None  # type: ignore[arg-type]
     else:
-        raise ValueError(f"task causal-lm needs a real site's data-dir (holding {TRAIN_FILE}) or one of "
-                         f"{len(CATEGORIES)} simulated sites, one per BBC topic ({', '.join(CATEGORIES)}); "
-                         f"got node config {node}")
+        raise ValueError(f"task causal-lm needs a real site's data-dir (holding {TRAIN_FILE}) or, with "
+                         f"lm-partitioner=topic, one of {len(CATEGORIES)} simulated sites, one per BBC topic "
+                         f"({', '.join(CATEGORIES)}); got node config {node}")
     return (train[: config.lm_site_articles] if config.lm_site_articles else train), test
 
 
@@ -110,7 +120,7 @@ def load_lm_site(config: FedKDConfig, node: NodeConfig) -> LMSite:
         As :func:`site_texts`.
     """
     key = (config.lm_site_articles, config.lm_sequence_length, config.local_test_fraction, teacher_recipe(config),
-           config.teacher_device, node)
+           config.teacher_device, site_split(config, int(node.num_partitions or 0)), node)
     if key in _sites:
         return _sites[key]
     texts, own_test = site_texts(config, node)

@@ -34,6 +34,7 @@ CLIENT_DP_MODES = ("none", "server-fixed", "client-fixed", "server-adaptive", "c
 TEACHER_MODES = ("frozen", "mutual")
 TEACHER_PRETRAINING = ("public-pool", "none")
 TASKS = ("classification", "causal-lm")
+LM_PARTITIONERS = ("topic", *PARTITIONERS)
 
 
 class ConfigError(ValueError):
@@ -315,8 +316,18 @@ class FedKDConfig:
     lm_teacher_holdout_fraction: float = field(
         default=0.2, metadata=_doc("causal-lm: share of a site's train blocks held out to early-stop its teacher.")
     )
-    lm_site_articles: int = field(default=0, metadata=_doc("causal-lm: articles per site (0: all of its topic)."))
+    lm_site_articles: int = field(
+        default=0, metadata=_doc("causal-lm: articles per site (0: all of its topic or share).")
+    )
     lm_test_articles: int = field(default=0, metadata=_doc("causal-lm: held-out articles the server scores (0: all)."))
+    lm_generation_tokens: int = field(
+        default=24, metadata=_doc("causal-lm: new tokens the server generates greedily from each fixed prompt every "
+                                  "round (generations.jsonl); 0: none.")
+    )
+    lm_partitioner: str = field(
+        default="topic", metadata=_doc("causal-lm: how simulated sites share BBC News: topic (one site per topic, "
+                                       "5 sites), or iid, dirichlet, pathological with the classifier's keys.")
+    )
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
     student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
     teacher_device: str = field(
@@ -618,11 +629,14 @@ def _validate_causal_lm(c: FedKDConfig) -> None:
     for key, count in (("student-layers", c.student_layers), ("kd-top-k", c.kd_top_k),
                        ("lm-local-steps", c.lm_local_steps), ("lm-teacher-steps", c.lm_teacher_steps),
                        ("lm-site-articles", c.lm_site_articles), ("lm-test-articles", c.lm_test_articles),
-                       ("lm-teacher-eval-every", c.lm_teacher_eval_every)):
+                       ("lm-teacher-eval-every", c.lm_teacher_eval_every),
+                       ("lm-generation-tokens", c.lm_generation_tokens)):
         _check(count >= 0, key, count, "must be >= 0")
     for key, rate in (("lm-learning-rate", c.lm_learning_rate),
                       ("lm-teacher-learning-rate", c.lm_teacher_learning_rate)):
         _check(rate > 0, key, rate, "must be > 0")
+    _check(c.lm_partitioner in LM_PARTITIONERS, "lm-partitioner", c.lm_partitioner,
+           "choose one of " + ", ".join(LM_PARTITIONERS))
     _check(c.lm_teacher_patience >= 1, "lm-teacher-patience", c.lm_teacher_patience, "must be >= 1")
     _check(0 < c.lm_teacher_holdout_fraction < 1, "lm-teacher-holdout-fraction", c.lm_teacher_holdout_fraction,
            "must be in (0, 1)")

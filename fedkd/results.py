@@ -90,7 +90,8 @@ def run_title(config: Mapping[str, Any], rounds: Sequence[Mapping[str, Any]]) ->
     simulated = any(int(r.get("simulated_sites") or 0) > 0 for r in rounds)
     parts = [str(config.get("dataset", "?"))]
     if simulated:
-        split = str(config.get("partitioner", "?"))
+        # The causal-LM task splits by its own key (by topic unless it names a partitioner).
+        split = str(config.get("lm-partitioner" if config.get("task") == "causal-lm" else "partitioner", "?"))
         if split == "dirichlet":
             split += f"({config.get('dirichlet-alpha')})"
         parts.append(f"{clients} simulated clients, {split}")

@@ -1,7 +1,9 @@
 """Generate ``docs/llm.md``: the causal-LM task, how to run it, and its tiny-budget measurements.
 
 The numbers come from ``docs/llm-measurements.json``, written by ``python -m simulations.lm_measure``,
-and ``docs/llm-federated.json``, summarised from a run of ``bbc-news-lm.yaml`` (``--federated-results``);
+and ``docs/llm-federated.json`` / ``docs/llm-federated-dirichlet.json``, summarised from runs of
+``bbc-news-lm.yaml`` / ``bbc-news-lm-dirichlet.yaml`` (``--federated-results`` / ``--dirichlet-results``, with
+the ``generations.jsonl`` beside each ``results.json``: :mod:`pages.llm_federated`);
 this page only renders them (run those first; they take tens of CPU minutes).
 
 Run: ``python -m pages.llm_page``.
@@ -15,18 +17,24 @@ from pathlib import Path
 from typing import Any
 
 from fedkd.io import write_atomic
+from pages.llm_federated import (
+    FEDERATED,
+    FEDERATED_DIRICHLET,
+    federated_section,
+    federated_summary,
+    run_generations,
+    split_comparison,
+)
 from pages.paths import DOCS
 
+__all__ = ["federated_summary", "main", "render"]
+
 MEASUREMENTS = DOCS / "llm-measurements.json"
-FEDERATED = DOCS / "llm-federated.json"
 TEACHER_SWEEP = DOCS / "llm-teacher-sweep.json"
 SEEDS = DOCS / "llm-seeds.json"
 HEADLINE = DOCS / "llm-headline.json"
 DP_RUN = DOCS / "llm-dp.json"
 SEED_COLUMNS = ("full-kd", "full-kd-top-k", "full-ce", "truncated-kd")
-ROUND_KEYS = ("round", "global_perplexity", "global_accuracy", "bytes_received", "clients_trained", "round_seconds")
-CONFIG_KEYS = ("num-server-rounds", "lm-site-articles", "lm-test-articles", "lm-sequence-length", "lm-local-steps",
-               "lm-teacher-steps", "batch-size", "lora-rank", "lora-targets", "kd-alpha", "kd-temperature")
 PAGE = DOCS / "llm.md"
 
 ROWS = (
@@ -50,9 +58,18 @@ that learns only LoRA adapters. Everything runs offline.
   quantization config) and the tokenizer under `<cache>/llm/`, so later loads take about a second.
   `HF_HUB_OFFLINE=1` is set: nothing is downloaded (`fedkd/llm/base_model.py`).
 - **Sites.** BBC News, one site per topic (five sites; `num-supernodes=5`); each article is one block of
-  its first `lm-sequence-length` tokens. The server holds out the test part of the classification
-  task's split (every topic) and scores the global student's perplexity and next-token accuracy every
-  round (`global_perplexity` in the round records).
+  its first `lm-sequence-length` tokens. With `lm-partitioner` set to a classification partitioner
+  (`dirichlet`, `iid`, `pathological`) the topics are shared out as the classifier's samples are, with
+  its `dirichlet-alpha`, `classes-per-client` and `seed`, over any number of sites
+  (`bbc-news-lm-dirichlet.yaml`: Dirichlet(0.5), five sites; each site keeps its first
+  `lm-site-articles` in a seeded order, so a cap keeps its topic mix). The server holds out the test
+  part of the classification task's split (every topic) and scores the global student's perplexity and
+  next-token accuracy every round (`global_perplexity` in the round records).
+- **Generations.** Every round, and at round 0 before any training, the server continues three fixed
+  news openings (`fedkd.llm.generations.GENERATION_PROMPTS`) greedily for `lm-generation-tokens` new
+  tokens (default 24; 0 turns it off) and rewrites `generations.jsonl` in the run's folder whole, one
+  `{"round", "prompt", "text"}` object a line, so a person can read the student's progress. The
+  generation time counts in the round's `round_seconds`.
 - **Teacher.** Each site fine-tunes the base on its own text (LoRA on every projection,
   `lm-teacher-steps` AdamW steps, merged into the weights), cached in the site's cache, frozen, and
   run on `teacher-device`; its logits are moved to the student's device.
@@ -148,30 +165,6 @@ def _verdict(rows: dict[str, Any]) -> str:
                      "the student towards its teacher, so it can only help when the teacher knows more than the "
                      "student learns from the same text in the same steps (see the teacher-steps table below).")
     return text
-
-
-def federated_summary(results: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a run's ``results.json`` the page shows: its budget keys and each round's record."""
-    return {"config": {k: results["config"][k] for k in CONFIG_KEYS},
-            "rounds": [{k: row.get(k) for k in ROUND_KEYS} for row in results["rounds"]]}
-
-
-def _federated(summary: dict[str, Any]) -> list[str]:
-    c = summary["config"]
-    lines = ["## A federated run", "",
-             f"`simulations/experiments/bbc-news-lm.yaml` through Flower (5 simulated sites, one per topic; "
-             f"{c['lm-site-articles']} articles a site, {c['lm-sequence-length']}-token blocks, "
-             f"{c['lm-teacher-steps']} teacher and {c['lm-local-steps']} student steps of batch {c['batch-size']}, "
-             f"LoRA rank {c['lora-rank']} on {c['lora-targets']}; the server scores {c['lm-test-articles']} held-out "
-             "articles of every topic). Round 0 is the untouched base model. The bytes are what the server received: "
-             "the five sites' adapter tensors (the float32 base model is 538 MB). Round 1's time includes every "
-             "site fine-tuning its teacher; the sites share the machine's 2 CPU cores.", "",
-             "| round | held-out perplexity | next-token accuracy | MB received | seconds |",
-             "|---:|---:|---:|---:|---:|"]
-    for row in summary["rounds"]:
-        lines.append(f"| {row['round']} | {row['global_perplexity']:.2f} | {row['global_accuracy']:.3f} | "
-                     f"{(row['bytes_received'] or 0) / 1e6:.2f} | {row['round_seconds']:.0f} |")
-    return [*lines, ""]
 
 
 def teacher_sweep(measurements: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -316,7 +309,8 @@ def _dp(run: dict[str, Any], headline: dict[str, Any] | None) -> list[str]:
 
 def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
            sweep: list[dict[str, Any]] | None = None, seeds: list[dict[str, Any]] | None = None,
-           headline: dict[str, Any] | None = None, dp_run: dict[str, Any] | None = None) -> str:
+           headline: dict[str, Any] | None = None, dp_run: dict[str, Any] | None = None,
+           dirichlet: dict[str, Any] | None = None) -> str:
     """The page's Markdown for the measurements ``data`` (the JSON of ``simulations.lm_measure``)."""
     settings = data["settings"]
     rows = data["rows"]
@@ -330,7 +324,11 @@ def render(data: dict[str, Any], federated: dict[str, Any] | None = None,
              f"of the same topic. Seed {settings['seed']}, CPU (torch threads: {data['threads']}), shared machine; "
              "regenerate with `python -m simulations.lm_measure && python -m pages.llm_page`.", "", *_table(rows), "",
              _verdict(rows), "", *(_seeds(seeds) if seeds else []), *(_sweep(sweep) if sweep else []),
-             *(_federated(federated) if federated else []),
+             *(federated_section(federated, heading="## A federated run", experiment="bbc-news-lm.yaml")
+               if federated else []),
+             *(federated_section(dirichlet, heading="### Sites sharing the topics by Dirichlet(0.5)",
+                                 experiment="bbc-news-lm-dirichlet.yaml") if dirichlet else []),
+             *(split_comparison(federated, dirichlet) if federated and dirichlet else []),
              TRUNCATION,
              "Greedy continuations of fixed prompts:", ""]
     for key, label in ROWS:
@@ -347,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=PAGE)
     parser.add_argument("--federated-results", type=Path, default=None,
                         help=f"a causal-lm run's results.json to summarise into {FEDERATED.name}")
+    parser.add_argument("--dirichlet-results", type=Path, default=None,
+                        help=f"a bbc-news-lm-dirichlet.yaml run's results.json to summarise into "
+                             f"{FEDERATED_DIRICHLET.name}")
     parser.add_argument("--teacher-sweep", type=Path, nargs="*", default=[],
                         help=f"lm_measure outputs differing in --teacher-steps, summarised into {TEACHER_SWEEP.name}")
     parser.add_argument("--seeds", type=Path, nargs="*", default=[],
@@ -358,13 +359,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.headline:
         summary = headline_summary([json.loads(path.read_text()) for path in args.headline])
         write_atomic(HEADLINE, (json.dumps(summary, indent=2) + "\n").encode())
-    if args.federated_results is not None:
-        summary = federated_summary(json.loads(args.federated_results.read_text()))
-        write_atomic(FEDERATED, (json.dumps(summary, indent=2) + "\n").encode())
+    for given, stored in ((args.federated_results, FEDERATED), (args.dirichlet_results, FEDERATED_DIRICHLET)):
+        if given is not None:
+            summary = federated_summary(json.loads(given.read_text()), run_generations(given))
+            write_atomic(stored, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
     if args.teacher_sweep:
         sweep = teacher_sweep([json.loads(path.read_text()) for path in args.teacher_sweep])
         write_atomic(TEACHER_SWEEP, (json.dumps(sweep, indent=2) + "\n").encode())
     federated = json.loads(FEDERATED.read_text()) if FEDERATED.is_file() else None
+    dirichlet = json.loads(FEDERATED_DIRICHLET.read_text()) if FEDERATED_DIRICHLET.is_file() else None
     if args.seeds:
         write_atomic(SEEDS, (json.dumps(seed_rows([json.loads(p.read_text()) for p in args.seeds]), indent=2)
                              + "\n").encode())
@@ -372,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = json.loads(SEEDS.read_text()) if SEEDS.is_file() else None
     headline = json.loads(HEADLINE.read_text()) if HEADLINE.is_file() else None
     dp_run = json.loads(DP_RUN.read_text()) if DP_RUN.is_file() else None
-    write_atomic(args.output, render(data, federated, swept, seeds, headline, dp_run).encode())
+    write_atomic(args.output, render(data, federated, swept, seeds, headline, dp_run, dirichlet).encode())
     print(f"wrote {args.output}")
     return 0
 

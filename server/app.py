@@ -8,7 +8,7 @@ import os
 from logging import INFO
 from pathlib import Path
 
-from flwr.app import ArrayRecord, ConfigRecord, Context
+from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.common.logger import FLOWER_LOGGER, log
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
@@ -19,6 +19,7 @@ from fedkd.data.registry import DATASETS
 from fedkd.device import resolve_device
 from fedkd.evaluation import EvalStats, evaluate
 from fedkd.io import resolve_cache_dir
+from fedkd.llm.generations import GenerationLog
 from fedkd.results import ResultsWriter
 from fedkd.seeding import seed_everything
 from fedkd.student import initial_student
@@ -162,18 +163,30 @@ def run(grid: Grid, context: Context) -> None:
 
 
 def run_causal_lm(grid: Grid, config: FedKDConfig, cache: Path, out: Path) -> None:
-    """The causal-LM task: only LoRA adapters travel; held-out perplexity is recorded every round."""
+    """The causal-LM task: only LoRA adapters travel; held-out perplexity is recorded every round, and greedy
+    continuations of fixed prompts go to ``generations.jsonl`` (round 0: the untrained student)."""
     lm = global_lm(config, cache)
-    log(INFO, "[fedkd] causal-lm: LoRA student (rank %s, %s layers kept) on bbc-news topics, results in %s",
-        config.lora_rank, config.student_layers or "all", out)
+    split = "one topic a site" if config.lm_partitioner == "topic" else config.lm_partitioner
+    if config.lm_partitioner == "dirichlet":
+        split += f"({config.dirichlet_alpha})"
+    log(INFO, "[fedkd] causal-lm: LoRA student (rank %s, %s layers kept) on bbc-news (%s), results in %s",
+        config.lora_rank, config.student_layers or "all", split, out)
     metered = MeteredGrid(grid)
     recorder = RoundRecorder(ResultsWriter(out, config.to_dict()), lm.evaluate, metered, config.num_server_rounds,
                              language_model=True)
     strategy: Strategy = build_strategy(config, train_metrics_aggr_fn=recorder.aggregate_train,
                                         evaluate_metrics_aggr_fn=recorder.aggregate_evaluate)
     strategy, _ = layer_strategy(strategy, config, num_nodes=len(list(grid.get_node_ids())))
+    generations = GenerationLog(out)
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        # Generated before the round's record is written, so its time counts in the round's seconds.
+        if lm.generate is not None:
+            generations.append(lm.generate(server_round, arrays))
+        return recorder.evaluate(server_round, arrays)
+
     final = strategy.start(grid=metered, initial_arrays=lm.initial, num_rounds=config.num_server_rounds,
                            train_config=ConfigRecord(config.to_dict()), evaluate_config=ConfigRecord(config.to_dict()),
-                           evaluate_fn=recorder.evaluate).arrays
+                           evaluate_fn=evaluate).arrays
     lm.save(out / "student-adapters.safetensors", final)
     log(INFO, "[fedkd] done: results in %s", out)

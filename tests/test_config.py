@@ -261,6 +261,8 @@ def test_fedkd_config_compression_with_server_side_client_dp_is_accepted(mode: s
         ({"lora-targets": "q_proj,,v_proj"}, "lora-targets"),
         ({"lm-sequence-length": 1}, "lm-sequence-length"),
         ({"kd-top-k": -1}, "kd-top-k"),
+        ({"lm-generation-tokens": -1}, "lm-generation-tokens"),
+        ({"lm-partitioner": "by-site"}, "lm-partitioner"),
     ],
 )
 def test_config_causal_lm_bad_value_raises_naming_key(values: dict[str, object], key: str) -> None:

@@ -176,6 +176,14 @@ def test_run_title_simulation_names_dataset_clients_partitioner_rounds_seed_and_
     assert title == "mnist1d | 3 simulated clients, dirichlet(0.5) | 2 rounds | seed 7 | run first-try"
 
 
+def test_run_title_causal_lm_names_its_own_split_not_the_classifier_partitioner() -> None:
+    by_topic = {**RUN_CONFIG, "task": "causal-lm", "lm-partitioner": "topic", "partitioner": "dirichlet"}
+    dirichlet = {**by_topic, "lm-partitioner": "dirichlet"}
+
+    assert "3 simulated clients, topic |" in fedkd.results.run_title(by_topic, SIMULATED)
+    assert "3 simulated clients, dirichlet(0.5) |" in fedkd.results.run_title(dirichlet, SIMULATED)
+
+
 def test_run_title_deployment_names_no_partitioner() -> None:
     deployed = [{**r, "simulated_sites": 0} for r in SIMULATED]
 

@@ -10,5 +10,6 @@ Plain PyTorch with ``transformers`` and ``peft`` (the optional ``llm`` extra); n
 - :mod:`fedkd.llm.teacher`: a site's private teacher (the base fine-tuned on the site's text), cached;
 - :mod:`fedkd.llm.text`: BBC News text cut into token blocks, one site per topic;
 - :mod:`fedkd.llm.training`: local distillation steps with :func:`fedkd.losses.token.token_kd_loss`;
-- :mod:`fedkd.llm.evaluation`: held-out perplexity, next-token accuracy and greedy generation.
+- :mod:`fedkd.llm.evaluation`: held-out perplexity, next-token accuracy and greedy generation;
+- :mod:`fedkd.llm.generations`: the fixed prompts the server continues every round, saved per round.
 """

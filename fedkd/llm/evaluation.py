@@ -49,14 +49,22 @@ def evaluate_lm(model: Any, blocks: TokenBlocks, *, batch_size: int = 8) -> LMSc
 
 
 def greedy_generate(model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int = 20) -> list[str]:
-    """The greedy continuation (only the new text) of each prompt, one prompt at a time (no padding)."""
+    """The greedy continuation (only the new text) of each prompt, one prompt at a time (no padding).
+
+    Raises
+    ------
+    ValueError
+        If ``max_new_tokens < 1``.
+    """
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     device = model_device(model)
     was_training = model.training
     model.eval()
     outputs = []
     with torch.no_grad():
         for prompt in prompts:
-            encoded = tokenizer(prompt, return_tensors="pt").to(device)
+            encoded = {name: ids.to(device) for name, ids in tokenizer(prompt, return_tensors="pt").items()}
             generated = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False,
                                        pad_token_id=tokenizer.pad_token_id)
             outputs.append(tokenizer.decode(generated[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True))

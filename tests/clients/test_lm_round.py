@@ -194,6 +194,25 @@ def test_lm_train_node_neither_real_nor_five_topics_refused(tiny_base: Any, tmp_
     assert not (tmp_path / "cache" / "llm").exists()
 
 
+def test_site_texts_dirichlet_three_sites_each_its_own_share_of_the_split(tmp_path: Path) -> None:
+    # Prepare
+    from clients.lm_round import site_split, site_texts
+    from fedkd.llm.text import bbc_lm_texts
+    from fedkd.node_config import NodeConfig
+
+    config = _config(tmp_path, **{"lm-partitioner": "dirichlet", "dirichlet-alpha": 0.5, "seed": 3})
+
+    # Execute: three simulated sites (the topic split needs five)
+    texts = [site_texts(config, NodeConfig.from_mapping({"partition-id": i, "num-partitions": 3}))[0]
+             for i in range(3)]
+
+    # Assert: each site holds the lm-site-articles first articles of its own share of the seeded split
+    split = site_split(config, 3)
+    assert (split.partitioner, split.dirichlet_alpha, split.seed, split.num_sites) == ("dirichlet", 0.5, 3, 3)
+    assert texts == list(bbc_lm_texts(max_per_site=8, split=split).sites)
+    assert all(len(site) == 8 for site in texts) and not set(texts[0]) & set(texts[1])
+
+
 def test_lm_evaluate_real_site_refuses_server_named_cache_dir(tiny_base: Any, tmp_path: Path) -> None:
     # Prepare: the run names a cache folder; the real site did not choose it
     (tmp_path / "site").mkdir()
