@@ -25,15 +25,21 @@ from fedkd.encoder.training import predict_logits, score
 from fedkd.io import write_atomic
 from fedkd.node_config import NodeConfig
 
+LOCAL_KEYS = ("output-dir", "experiment", "run-name", "cache-dir", "data-dir")
+"""Keys naming this machine's folders, left out of the summary."""
+
 
 def run_summary(folder: Path) -> dict[str, Any]:
-    """The run's differing settings and its per-round global accuracy and loss."""
+    """The run's settings that differ from the defaults (but folders) and its per-round global accuracy and loss."""
     results = json.loads((folder / "results.json").read_text())
     rounds = [{"round": r["round"], "global_accuracy": r["global_accuracy"], "global_loss": r["global_loss"],
                "teacher_accuracy_mean": r.get("teacher_accuracy_mean"), "agreement_mean": r.get("agreement_mean"),
                "bytes_sent": r.get("bytes_sent"), "bytes_received": r.get("bytes_received"),
                "round_seconds": r.get("round_seconds")} for r in results["rounds"]]
-    return {"folder": folder.name, "config": results["config"], "rounds": rounds}
+    defaults = FedKDConfig().to_dict()
+    changed = {key: value for key, value in results["config"].items()
+               if key not in LOCAL_KEYS and defaults.get(key) != value}
+    return {"folder": folder.name, "config": changed, "rounds": rounds}
 
 
 def site_teachers(config: FedKDConfig, num_supernodes: int) -> list[dict[str, Any]]:
