@@ -25,6 +25,7 @@ from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddic
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from clients.compression import compressed_reply
+from clients.encoder_round import encoder_evaluate, encoder_train
 from clients.lm_round import lm_evaluate, lm_train
 from clients.local_round import BudgetSpent, current_teacher, teacher_accuracy, train_round
 from clients.privacy import site_id
@@ -122,6 +123,10 @@ def train(msg: Message, context: Context) -> Message:
         values = RoundValues.from_record(record)
         return lm_train(msg, context, config, int(record.get("server-round", 0)), values.kd_alpha,
                         values.kd_temperature)
+    if config.task == "text-encoder":
+        values = RoundValues.from_record(record)
+        return encoder_train(msg, context, config, int(record.get("server-round", 0)), values.kd_alpha,
+                             values.kd_temperature)
     student = student_of(msg, config)
     poisoned = first_non_finite(student.state_dict())
     if poisoned is not None:
@@ -207,6 +212,8 @@ def evaluate_student(msg: Message, context: Context) -> Message:
     config = config_of(msg)
     if config.task == "causal-lm":
         return lm_evaluate(msg, context, config)
+    if config.task == "text-encoder":
+        return encoder_evaluate(msg, context, config)
     node = NodeConfig.from_mapping(context.node_config)
     server_round = int(msg.content.config_records.get("config", ConfigRecord()).get("server-round", 0))  # type: ignore[arg-type]
     progress = SiteProgress(node, server_round, "evaluate")

@@ -33,7 +33,7 @@ from fedkd.privacy.ledger import ACCOUNTANTS
 CLIENT_DP_MODES = ("none", "server-fixed", "client-fixed", "server-adaptive", "client-adaptive")
 TEACHER_MODES = ("frozen", "mutual")
 TEACHER_PRETRAINING = ("public-pool", "none")
-TASKS = ("classification", "causal-lm")
+TASKS = ("classification", "causal-lm", "text-encoder")
 LM_PARTITIONERS = ("topic", *PARTITIONERS)
 
 
@@ -283,10 +283,14 @@ class FedKDConfig:
     task: str = field(
         default="classification",
         metadata=_doc("classification, or causal-lm (SmolLM2 sites distill a shared LoRA student; needs the llm "
-                      "extra and dataset bbc-news, one site per topic)."),
+                      "extra and dataset bbc-news, one site per topic), or text-encoder (MiniLM teachers fine-tuned "
+                      "per site distill a truncated MiniLM + LoRA student on BBC News; needs the text and llm "
+                      "extras)."),
     )
-    lora_rank: int = field(default=8, metadata=_doc("causal-lm: LoRA rank r of the student's adapters."))
-    lora_alpha: int = field(default=16, metadata=_doc("causal-lm: LoRA alpha; updates are scaled by alpha / r."))
+    lora_rank: int = field(default=8, metadata=_doc("causal-lm, text-encoder: LoRA rank r of the student's adapters."))
+    lora_alpha: int = field(
+        default=16, metadata=_doc("causal-lm, text-encoder: LoRA alpha; updates are scaled by alpha / r.")
+    )
     lora_targets: str = field(
         default="q_proj,v_proj", metadata=_doc("causal-lm: comma-separated linear layers that get adapters.")
     )
@@ -327,6 +331,25 @@ class FedKDConfig:
     lm_partitioner: str = field(
         default="topic", metadata=_doc("causal-lm: how simulated sites share BBC News: topic (one site per topic, "
                                        "5 sites), or iid, dirichlet, pathological with the classifier's keys.")
+    )
+    encoder_student_layers: int = field(
+        default=2, metadata=_doc("text-encoder: MiniLM layers the student keeps (spread first to last); 0 keeps all 6.")
+    )
+    encoder_max_tokens: int = field(default=64, metadata=_doc("text-encoder: word pieces read of each article (>= 3)."))
+    encoder_local_steps: int = field(
+        default=20, metadata=_doc("text-encoder: AdamW steps of the student (adapters and head) per site and round.")
+    )
+    encoder_learning_rate: float = field(
+        default=0.003, metadata=_doc("text-encoder: AdamW learning rate of the student's adapters and head.")
+    )
+    encoder_teacher_steps: int = field(
+        default=30, metadata=_doc("text-encoder: CE fine-tuning steps of each site's MiniLM teacher (LoRA and head).")
+    )
+    encoder_teacher_learning_rate: float = field(
+        default=0.003, metadata=_doc("text-encoder: AdamW learning rate of the site teacher's fine-tuning.")
+    )
+    encoder_test_articles: int = field(
+        default=0, metadata=_doc("text-encoder: held-out articles the server scores (0: all of the test part).")
     )
     seed: int = field(default=0, metadata=_doc("Seed for partitioning, initialisation and batching."))
     student_device: str = field(default="auto", metadata=_doc("auto (CUDA if present), cpu, cuda, cuda:N."))
@@ -615,6 +638,7 @@ def _validate(c: FedKDConfig) -> None:
            "mutual teachers and hint adapters live in the sites' node memory, which a resumed run does not have")
     _check(c.output_dir != "", "output-dir", c.output_dir, "must not be empty")
     _validate_causal_lm(c)
+    _validate_text_encoder(c)
     plain = "/" not in c.run_name and c.run_name not in (".", "..")
     _check(plain, "run-name", c.run_name, "must be a plain folder name")
 
@@ -650,3 +674,26 @@ def _validate_causal_lm(c: FedKDConfig) -> None:
     _check(not (c.local_dp and c.dp_grad_sample_mode == "ghost"), "dp-grad-sample-mode", c.dp_grad_sample_mode,
            "ghost clipping is not offered with task causal-lm: use hooks or functorch")
     _check(c.client_dp == "none", "client-dp", c.client_dp, "is not offered with task causal-lm yet")
+
+
+def _validate_text_encoder(c: FedKDConfig) -> None:
+    for key, count in (("encoder-student-layers", c.encoder_student_layers),
+                       ("encoder-local-steps", c.encoder_local_steps),
+                       ("encoder-teacher-steps", c.encoder_teacher_steps),
+                       ("encoder-test-articles", c.encoder_test_articles)):
+        _check(count >= 0, key, count, "must be >= 0")
+    _check(c.encoder_max_tokens >= 3, "encoder-max-tokens", c.encoder_max_tokens, "must be >= 3")
+    for key, rate in (("encoder-learning-rate", c.encoder_learning_rate),
+                      ("encoder-teacher-learning-rate", c.encoder_teacher_learning_rate)):
+        _check(rate > 0, key, rate, "must be > 0")
+    if c.task != "text-encoder":
+        return
+    _check(c.dataset == "bbc-news", "dataset", c.dataset, "task text-encoder reads BBC News text: use bbc-news")
+    for key, on in (("secure-aggregation", c.secure_aggregation), ("server-distillation", c.server_distillation),
+                    ("teacher-dp", c.teacher_dp), ("local-dp", c.local_dp),
+                    ("resume-from", c.resume_from)):
+        _check(not on, key, on, "is not offered with task text-encoder yet")
+    _check(c.teacher_mode == "frozen", "teacher-mode", c.teacher_mode, "task text-encoder keeps the teacher frozen")
+    _check(c.client_dp == "none", "client-dp", c.client_dp, "is not offered with task text-encoder yet")
+    _check(c.update_compression == "none", "update-compression", c.update_compression,
+           "is not offered with task text-encoder yet")

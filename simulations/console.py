@@ -103,8 +103,11 @@ def failure_reason(output: str) -> str:
 
 def header(config: FedKDConfig, *, num_supernodes: int, results_dir: Path) -> str:
     """One line naming the run: dataset, clients, rounds, seed, where results go."""
+    student = config.student
+    if config.task == "text-encoder":
+        student = f"MiniLM ({config.encoder_student_layers or 'all'} layers) + LoRA"
     return (f"fedkd: {config.dataset}, {num_supernodes} clients, {config.num_server_rounds} rounds, "
-            f"seed {config.seed}, student {config.student}; results in {results_dir}")
+            f"seed {config.seed}, student {student}; results in {results_dir}")
 
 
 def summary(rounds: Sequence[Mapping[str, Any]], results_dir: Path) -> str:

@@ -57,6 +57,11 @@ def _prepare(config_values: dict[str, Any], partition_ids: list[int], num_partit
 
             load_lm_site(config, node)
             continue
+        if config.task == "text-encoder":  # the site's MiniLM teacher, fine-tuned and cached on disk
+            from clients.encoder_round import load_encoder_site
+
+            load_encoder_site(config, node)
+            continue
         load_teacher(config, node, load_site(config, node))
     return len(partition_ids)
 

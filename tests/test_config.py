@@ -270,6 +270,29 @@ def test_config_causal_lm_bad_value_raises_naming_key(values: dict[str, object],
         FedKDConfig.from_mapping(values)
 
 
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"task": "text-encoder"}, "dataset"),
+        ({"task": "text-encoder", "dataset": "bbc-news", "local-dp": True}, "local-dp"),
+        ({"task": "text-encoder", "dataset": "bbc-news", "update-compression": "int8"}, "update-compression"),
+        ({"task": "text-encoder", "dataset": "bbc-news", "resume-from": "results/x"}, "resume-from"),
+        ({"encoder-max-tokens": 2}, "encoder-max-tokens"),
+        ({"encoder-student-layers": -1}, "encoder-student-layers"),
+        ({"encoder-learning-rate": 0.0}, "encoder-learning-rate"),
+    ],
+)
+def test_config_text_encoder_bad_value_raises_naming_key(values: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        FedKDConfig.from_mapping(values)
+
+
+def test_config_text_encoder_on_bbc_news_accepted() -> None:
+    config = FedKDConfig.from_mapping({"task": "text-encoder", "dataset": "bbc-news", "encoder-student-layers": 3})
+
+    assert (config.task, config.encoder_student_layers, config.encoder_max_tokens) == ("text-encoder", 3, 64)
+
+
 def test_config_causal_lm_local_dp_accepted() -> None:
     config = FedKDConfig.from_mapping({"task": "causal-lm", "dataset": "bbc-news", "local-dp": True})
     assert config.local_dp and config.dp_grad_sample_mode == "hooks"

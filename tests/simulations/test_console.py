@@ -54,6 +54,14 @@ def test_header_and_summary_name_the_run_and_its_results() -> None:
         "fedkd: done: final accuracy 0.5000 (round 2), best 0.6000 (round 1); results in /r/x")
 
 
+def test_header_text_encoder_names_the_truncated_minilm_student() -> None:
+    config = FedKDConfig.from_mapping({"task": "text-encoder", "dataset": "bbc-news", "encoder-student-layers": 3})
+
+    line = header(config, num_supernodes=5, results_dir=Path("/r/x"))
+
+    assert "bbc-news, 5 clients" in line and "student MiniLM (3 layers) + LoRA;" in line
+
+
 def test_failure_reason_is_the_last_exception_line_of_the_output() -> None:
     output = Path(__file__).with_name("failed_run.txt").read_text()
 
