@@ -95,6 +95,9 @@ def main() -> None:
     parser.add_argument("--client-cpus", type=int, default=None,
                         help="CPUs per client (default 1; 2 on a 2-core box runs one client at a time, as before)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="reuse this cache (pretrained and site teachers, datasets); default: a fresh one, so "
+                             "the wall time counts training every teacher")
     args = parser.parse_args()
     load_before = os.getloadavg()
     cpus, gpus = machine_resources()
@@ -102,7 +105,8 @@ def main() -> None:
                                  gpus=gpus)
     with tempfile.TemporaryDirectory() as scratch:
         overrides = {"num-server-rounds": args.rounds, "output-dir": scratch, "run-name": "bench",
-                     "cache-dir": str(Path(scratch) / "cache"), "evaluate-every": args.evaluate_every}
+                     "cache-dir": str(args.cache_dir or Path(scratch) / "cache"),
+                     "evaluate-every": args.evaluate_every}
         start = time.perf_counter()
         folder = run_simulation(num_supernodes=args.num_supernodes, run_config=overrides, echo=False,
                                 client_cpus=resources.num_cpus)
@@ -121,6 +125,7 @@ def main() -> None:
                              "at_once": resources.concurrent(cpus=cpus, gpus=gpus)},
         "load_average_1min_before_after": [load_before[0], os.getloadavg()[0]],
         "default_run_wall_seconds": wall,
+        "cache": "given (teachers already trained)" if args.cache_dir else "fresh",
         "simulation_round_seconds_median": statistics.median(simulated),
         "plain_loop_round_seconds_median": statistics.median(plain),
         "ratio_simulation_over_plain": statistics.median(simulated) / statistics.median(plain),

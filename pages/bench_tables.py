@@ -21,10 +21,12 @@ RESULTS = ROOT / "bench" / "results"
 OVERHEAD_RUNS = {
     "simulation_overhead_before.json": "before the harness changes",
     "simulation_overhead_one_client_at_a_time.json": "after, 1 client at a time",
-    "simulation_overhead.json": "after, default placement",
+    "simulation_overhead_loaded.json": "after, default placement, `evaluate-every=1`",
     "simulation_overhead_evaluate_every_5.json": "after, default placement, `evaluate-every=5`",
-    "simulation_overhead_quiet.json": "quiet machine, default placement (TensorBoard files on)",
+    "simulation_overhead_quiet.json": "quiet machine, `evaluate-every=1` (then the default), TensorBoard files on",
     "simulation_overhead_quiet_evaluate_every_5.json": "quiet machine, default placement, `evaluate-every=5`",
+    "simulation_overhead_evaluate_every_1.json": "quiet machine, `evaluate-every=1`, teachers cached",
+    "simulation_overhead.json": "quiet machine, **the default** (`evaluate-every=5`), teachers cached",
 }
 
 
