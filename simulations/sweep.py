@@ -7,6 +7,7 @@ A sweep file (YAML, a flat mapping)::
     seeds: [0, 1, 2]
     workers: 1                       # simulations run at once
     metric: global_accuracy          # a round-record key, read from the final round
+    metric-round: final              # or best: the highest over the rounds (niid-bench reports that)
     base: {num-server-rounds: 20, experiment: mnist1d-dirichlet.yaml}
     grid: {kd-alpha: [0.3, 0.5, 1.0], kd-temperature: [2.0, 4.0]}
     baseline: {kd-alpha: 1.0, kd-temperature: 2.0}
@@ -49,7 +50,7 @@ from simulations.run import SimulationFailed, finished_run, run_simulation
 from simulations.sweep_spec import Cell, SweepSpec, cell_values, config_digest, label, load_spec
 
 __all__ = ["Cell", "SweepSpec", "config_digest", "label", "load_spec", "run_cells", "run_sweep", "run_values",
-           "summarize", "markdown", "final_metric"]
+           "summarize", "markdown", "final_metric", "run_metric"]
 
 RUN_TIMEOUT = 3 * 3600
 """Seconds one run of a sweep may take."""
@@ -106,6 +107,26 @@ def final_metric(rounds: Sequence[Mapping[str, Any]], metric: str) -> float:
     if value is None:
         raise KeyError(f"the final round has no {metric!r}; keys: {', '.join(sorted(rounds[-1]))}")
     return float(value)
+
+
+def run_metric(rounds: Sequence[Mapping[str, Any]], metric: str, which: str = "final") -> float:
+    """The metric of the final round (``which="final"``) or its highest over the rounds (``"best"``).
+
+    Raises
+    ------
+    KeyError
+        If the final round, or every round for ``best``, has no such value.
+    ValueError
+        If ``which`` is neither.
+    """
+    if which == "final":
+        return final_metric(rounds, metric)
+    if which != "best":
+        raise ValueError(f"which must be final or best, got {which!r}")
+    values = [float(r[metric]) for r in rounds if r.get(metric) is not None]
+    if not values:
+        raise KeyError(f"no round has {metric!r}")
+    return max(values)
 
 
 def summarize(values: Mapping[str, Mapping[int, float]], baseline: str,
@@ -182,16 +203,17 @@ def run_sweep(spec: SweepSpec, output: Path, *, workers: int | None = None) -> l
     failures = []
     for cell, outcome in outcomes:
         if isinstance(outcome, list):
-            values[cell.label][cell.seed] = final_metric(outcome, spec.metric)
+            values[cell.label][cell.seed] = run_metric(outcome, spec.metric, spec.metric_round)
         else:
             failures.append({"row": cell.label, "seed": cell.seed, "error": outcome})
     baseline, baselines = row_labels(spec)
     table = summarize(values, baseline, baselines)
-    document = {"name": spec.name, "metric": spec.metric, "baseline": baseline,
+    document = {"name": spec.name, "metric": spec.metric, "metric_round": spec.metric_round, "baseline": baseline,
                 "values": {k: {str(s): v for s, v in by.items()} for k, by in values.items()},
                 "table": table, "failures": failures}
     write_atomic(folder / "sweep.json", json.dumps(document, indent=2).encode())
-    write_atomic(folder / "sweep.md", markdown(table, spec.metric, baseline).encode())
+    scored = spec.metric if spec.metric_round == "final" else f"best {spec.metric}"
+    write_atomic(folder / "sweep.md", markdown(table, scored, baseline).encode())
     return table
 
 

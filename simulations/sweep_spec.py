@@ -24,9 +24,10 @@ import yaml
 
 from simulations.run import APP_DIR, resolved_config
 
-SPEC_KEYS = {"name", "num-supernodes", "seeds", "workers", "metric", "base", "grid", "rows", "baseline",
+SPEC_KEYS = {"name", "num-supernodes", "seeds", "workers", "metric", "metric-round", "base", "grid", "rows", "baseline",
              "paired-with", "settings"}
 SETTING_KEYS = {"label", "values", "target", "rows", "row-values", "not-applicable", "not-run"}
+METRIC_ROUNDS = ("final", "best")
 # Config keys holding a path: a relative one in a sweep file is under the repository root.
 PATH_KEYS = ("cache-dir", "teacher-checkpoint", "data-dir")
 
@@ -86,6 +87,9 @@ class SweepSpec:
     num_supernodes: int = 10
     workers: int = 1
     metric: str = "global_accuracy"
+    metric_round: str = "final"
+    """Which round's metric a run scores: ``final``, or ``best`` (its highest over the rounds, as
+    Flower's niid-bench reports accuracy)."""
     named_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     settings: dict[str, Setting] = field(default_factory=lambda: {"": Setting()})
     paired_with: dict[str, str] = field(default_factory=dict)
@@ -205,8 +209,11 @@ def load_spec(path: Path) -> SweepSpec:
         seeds=tuple(int(s) for s in document.get("seeds", [0])),
         num_supernodes=int(document.get("num-supernodes", 10)), workers=int(document.get("workers", 1)),
         metric=str(document.get("metric", "global_accuracy")),
+        metric_round=str(document.get("metric-round", "final")),
         paired_with={str(k): str(v) for k, v in _mapping(document, "paired-with", str(path)).items()},
     )
+    if spec.metric_round not in METRIC_ROUNDS:
+        raise ValueError(f"{path}: metric-round must be one of {', '.join(METRIC_ROUNDS)}, got {spec.metric_round!r}")
     rows = spec.row_table()
     if spec.baseline_row() not in rows:
         kind = "grid row" if grid else "row"

@@ -11,7 +11,7 @@ import yaml
 import simulations.sweep
 from fedkd.config import ConfigError
 from simulations.run import resolved_config
-from simulations.sweep import SweepSpec, label, load_spec, markdown, run_sweep, run_values, summarize
+from simulations.sweep import SweepSpec, label, load_spec, markdown, run_metric, run_sweep, run_values, summarize
 
 
 def _write(tmp_path: Path, document: dict[str, object]) -> Path:
@@ -38,6 +38,7 @@ def test_load_spec_rows_are_the_grid_product_in_file_order(tmp_path: Path) -> No
     ({"grd": {}}, "unknown sweep key.*grd"),
     ({"baseline": {"kd-alpha": 0.7, "kd-temperature": 2.0}}, "baseline .* is not a grid row"),
     ({"grid": {"kd-alpha": []}}, "non-empty lists"),
+    ({"metric-round": "last"}, "metric-round must be one of final, best, got 'last'"),
     # The default partitioner (dirichlet) cannot override the experiment's iid: both rows would be iid.
     ({"base": {"experiment": "mnist1d-iid.yaml"}, "grid": {"partitioner": ["dirichlet", "iid"]},
       "baseline": {"partitioner": "iid"}}, "resolve to the same config"),
@@ -149,3 +150,33 @@ def test_main_list_prints_each_cell_and_whether_it_finished_running_nothing(
     assert code == 0 and len(lines) == 2
     assert lines[0].startswith("kd-alpha=0.3 | seed 0 | ") and lines[0].endswith(" | to run")
     assert lines[1].startswith("kd-alpha=1.0 | seed 0 | ") and lines[1].endswith(" | finished")
+
+
+def test_run_metric_final_is_the_last_round_best_the_highest_skipping_unscored_rounds() -> None:
+    rounds = [{"global_accuracy": 0.1}, {"global_accuracy": 0.7}, {"global_accuracy": None},
+              {"global_accuracy": 0.6}]
+
+    assert run_metric(rounds, "global_accuracy") == 0.6
+    assert run_metric(rounds, "global_accuracy", "best") == 0.7
+    with pytest.raises(KeyError, match="no round has 'agreement_mean'"):
+        run_metric(rounds, "agreement_mean", "best")
+    with pytest.raises(ValueError, match="final or best, got 'mean'"):
+        run_metric(rounds, "global_accuracy", "mean")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "simulations" / "sweeps").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_load_spec_every_shipped_sweep_file_loads_and_resolves_every_cell(path: Path) -> None:
+    spec = load_spec(path)  # raises naming a bad key, value or row
+
+    assert spec.cells() and all(resolved_config(cell.values) for cell in spec.cells())
+
+
+def test_load_spec_niid_bench_file_is_the_published_protocol_scored_by_its_best_round() -> None:
+    spec = load_spec(Path(__file__).parents[2] / "simulations" / "sweeps" / "niid-bench.yaml")
+
+    assert spec.metric_round == "best" and spec.seeds == (0, 1, 2) and spec.num_supernodes == 10
+    for cell in spec.cells():
+        config = resolved_config(cell.values)
+        assert (config.dataset, config.num_server_rounds, config.local_epochs) == ("fashion-mnist", 50, 10)
+        assert config.partitioner == ("iid" if cell.setting == "iid" else "dirichlet")
