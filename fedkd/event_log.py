@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,29 @@ def scalars(record: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def _newest_file_second(directory: Path) -> int | None:
+    """The whole second in the name of the newest event file in ``directory``, if any."""
+    stamps = [int(part) for path in directory.glob("events.out.tfevents.*")
+              if (part := path.name.split(".")[3]).isdigit()]
+    return max(stamps, default=None)
+
+
+def wait_to_sort_last(directory: Path) -> None:
+    """Wait (under a second) until a new event file's name sorts after every file in ``directory``.
+
+    TensorBoard reads a folder's event files in name order, and a name is
+    ``events.out.tfevents.<whole seconds>.<host>.<pid>.<counter>``: within one second
+    the rest sorts as text (a counter of 10 before 9), so a file opened in the same
+    second as an earlier one could be read first, and the earlier file's rounds would
+    win over the new file's. Only a run resumed within a second of its last file waits.
+    """
+    newest = _newest_file_second(directory)
+    if newest is not None:
+        wait = newest + 1 - time.time()
+        if wait > 0:
+            time.sleep(min(wait, 1.0))
+
+
 class EventLog:
     """Appends round records to a TensorBoard event file in ``directory``.
 
@@ -106,6 +130,7 @@ class EventLog:
             from torch.utils.tensorboard import SummaryWriter
 
             self.directory.mkdir(parents=True, exist_ok=True)
+            wait_to_sort_last(self.directory)
             # A resumed run starts again after its checkpoint: TensorBoard drops what an earlier file
             # holds from this step on (rounds recorded after the last checkpoint, before a crash).
             self._writer = SummaryWriter(log_dir=str(self.directory), purge_step=step)

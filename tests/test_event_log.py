@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import fedkd.event_log
-from fedkd.event_log import EventLog, scalars, tag_of
+from fedkd.event_log import EventLog, scalars, tag_of, wait_to_sort_last
 from fedkd.results import ResultsWriter
 
 ROUNDS = [
@@ -119,3 +120,18 @@ def test_event_log_resumed_after_a_checkpoint_shows_each_round_once_with_its_new
     # Assert
     assert _read(tmp_path)["global/global_accuracy"] == [(0, pytest.approx(0.1)), (1, pytest.approx(0.4)),
                                                          (2, pytest.approx(0.55)), (3, pytest.approx(0.6))]
+
+
+def test_wait_to_sort_last_waits_past_the_second_of_a_file_from_this_second_only(tmp_path: Path) -> None:
+    # A file named for this very second: a new one opened now could sort before it (its counter sorts as text).
+    now = int(time.time())
+    (tmp_path / f"events.out.tfevents.{now}.host.7.9").write_bytes(b"")
+    wait_to_sort_last(tmp_path)
+    assert time.time() >= now + 1
+
+    # A file from an earlier second: no wait.
+    (tmp_path / f"events.out.tfevents.{now}.host.7.9").unlink()
+    (tmp_path / f"events.out.tfevents.{now - 5}.host.7.9").write_bytes(b"")
+    start = time.monotonic()
+    wait_to_sort_last(tmp_path)
+    assert time.monotonic() - start < 0.1
