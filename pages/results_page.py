@@ -237,8 +237,9 @@ def render(measured: list[dict[str, Any]], seconds: float, command: str, today: 
         "Learning on Non-IID Data Silos*, ICDE 2022). Its CNN is closer to fedkd's `cnn-small` (the student here) "
         "than to `cnn-large`; the runs here are 10 rounds of 1 local epoch. The anchor's protocol itself (CE-only "
         "FedAvg and fedkd KD, both splits, 3 seeds, best round) is the sweep file `simulations/sweeps/niid-bench.yaml` "
-        "(`python -m simulations.sweep simulations/sweeps/niid-bench.yaml`); it has not been run here yet: 12 runs of "
-        "50 rounds x 10 local epochs exceed what this 2-core machine has had to spare.",
+        "(`python -m simulations.sweep simulations/sweeps/niid-bench.yaml`); it has not been run here yet. One round "
+        "of it (CE-only, 10 clients x 10 local epochs) took 54 s on this 2-core machine, and the student was at "
+        "83.6% after two rounds (seed 0, Dirichlet), so the 12 runs of 50 rounds need about 10 hours here.",
         "",
         "## What this shows",
         "",
