@@ -20,6 +20,7 @@ from server.app import layer_strategy
 from server.compression_strategy import COMPRESSION_RECORD, CompressionStrategy
 from server.metered_grid import content_bytes
 from tests.flower_task import inside_task
+from tests.in_process_grid import InProcessGrid
 
 
 @pytest.fixture(autouse=True)
@@ -52,34 +53,6 @@ class _Capturing(Strategy):
 
     def summary(self) -> None:
         pass
-
-
-class _Grid(Grid):
-    """Two nodes; only what FedAvg's configure_train reads."""
-
-    def get_node_ids(self) -> list[int]:
-        return [1, 2]
-
-    def create_message(self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str,
-                       ttl: float | None = None) -> Message:
-        return Message(content=content, dst_node_id=dst_node_id, message_type=message_type, group_id=group_id)
-
-    run = property(lambda self: None)  # type: ignore[assignment]
-
-    def set_run(self, run: object) -> None:  # type: ignore[override]
-        raise NotImplementedError
-
-    def get_nodes(self) -> list[object]:  # type: ignore[override]
-        raise NotImplementedError
-
-    def push_messages(self, messages: Iterable[Message]) -> list[str]:
-        raise NotImplementedError
-
-    def pull_messages(self, message_ids: Iterable[str]) -> list[Message]:
-        raise NotImplementedError
-
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> list[Message]:
-        raise NotImplementedError
 
 
 def _reply(arrays: dict[str, torch.Tensor], codec: str, weight: int = 1) -> Message:
@@ -123,7 +96,7 @@ def test_compression_strategy_under_server_side_client_dp_clips_the_decoded_upda
                                        "client-dp-clipping-norm": 0.5, "client-dp-noise-multiplier": 1e-6})
     strategy, _ = layer_strategy(FedAvg(weighted_by_key="dp-weight", min_available_nodes=2), config, num_nodes=2)
     assert isinstance(strategy, CompressionStrategy)
-    strategy.configure_train(1, ArrayRecord(GLOBAL), ConfigRecord(), _Grid())
+    strategy.configure_train(1, ArrayRecord(GLOBAL), ConfigRecord(), InProcessGrid([1, 2]))
     # Two sites moved by updates of norm 10 and 0.2 (fp16 represents both exactly).
     big = {"w": torch.full((2, 2), 5.0), "b": torch.zeros(2)}
     small = {"w": torch.zeros(2, 2), "b": torch.tensor([0.2, 0.0])}

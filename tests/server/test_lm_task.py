@@ -6,16 +6,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 from flwr.app import Context, Message, RecordDict
-from flwr.serverapp import Grid
 from safetensors.torch import load_file
 
 from fedkd.config import FedKDConfig
 from tests.flower_task import inside_task
+from tests.in_process_grid import InProcessGrid
 from tests.optional_data import needs_llm
 
 pytestmark = needs_llm
@@ -59,33 +58,14 @@ def test_global_lm_initial_adapters_only_and_evaluate_tracks_sent_adapters(
     assert set(saved) == names and all(torch.equal(saved[k], changed[k]) for k in names)
 
 
-class _Sites(Grid):
+class _Sites(InProcessGrid):
     """Five simulated LM sites answered in this process by the fedkd ClientApp (no SuperLink)."""
 
     def __init__(self, partitions: int = 5) -> None:
+        super().__init__(range(1, partitions + 1))
         self.contexts = {node: Context(run_id=1, node_id=node, state=RecordDict(), run_config={},
                                        node_config={"partition-id": node - 1, "num-partitions": partitions})
-                         for node in range(1, partitions + 1)}
-
-    @property
-    def run(self) -> Any:
-        raise NotImplementedError
-
-    def set_run(self, run: Any) -> None:
-        raise NotImplementedError
-
-    def create_message(self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str,
-                       ttl: float | None = None) -> Message:
-        return Message(content=content, dst_node_id=dst_node_id, message_type=message_type, group_id=group_id)
-
-    def get_node_ids(self) -> Iterable[int]:
-        return list(self.contexts)
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        raise NotImplementedError
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        raise NotImplementedError
+                         for node in self.node_ids}
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
         from clients.app import app

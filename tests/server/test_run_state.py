@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
-from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Strategy
 
 from fedkd.config import FedKDConfig
@@ -18,6 +17,7 @@ from server.app import layer_strategy
 from server.run_state import CHECKPOINT, Checkpointer, RoundOffset, load_run_state, run_rounds, strategy_layers
 from server.strategy import build_strategy
 from tests.flower_task import inside_task
+from tests.in_process_grid import InProcessGrid
 
 NODES = (11, 12, 13)
 
@@ -28,31 +28,12 @@ def task_identity() -> Iterator[None]:
         yield
 
 
-class _Sites(Grid):
+class _Sites(InProcessGrid):
     """Three sites that move the student towards their own target; deterministic given the round and arrays."""
 
     def __init__(self) -> None:
+        super().__init__(NODES)
         self.rounds: list[int] = []
-
-    @property
-    def run(self) -> Any:
-        raise NotImplementedError
-
-    def set_run(self, run: Any) -> None:
-        raise NotImplementedError
-
-    def create_message(self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str,
-                       ttl: float | None = None) -> Message:
-        return Message(content=content, dst_node_id=dst_node_id, message_type=message_type, group_id=group_id)
-
-    def get_node_ids(self) -> Iterable[int]:
-        return list(NODES)
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        raise NotImplementedError
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        raise NotImplementedError
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
         return [self._answer(m) for m in messages]
