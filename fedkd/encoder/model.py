@@ -18,6 +18,7 @@ import torch
 
 from fedkd.extras import require
 from fedkd.llm.student import spread_layers
+from fedkd.state_fit import check_state_fits
 
 LORA_TARGETS = ("query", "value")
 """The linear layers of a BERT attention block that get adapters."""
@@ -113,14 +114,7 @@ def load_shared_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor])
         If the names or shapes differ from the model's trained tensors (nothing is changed then).
     """
     own = {name: p for name, p in model.named_parameters() if p.requires_grad}
-    if set(own) != set(state):
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-        raise ValueError(f"shared state does not match the classifier: missing {missing[:3]}, unexpected "
-                         f"{unexpected[:3]} ({len(missing)} and {len(unexpected)} in all)")
-    wrong = [name for name, tensor in state.items() if tuple(tensor.shape) != tuple(own[name].shape)]
-    if wrong:
-        raise ValueError(f"shared tensor {wrong[0]} has shape {tuple(state[wrong[0]].shape)}, the classifier's is "
-                         f"{tuple(own[wrong[0]].shape)}")
+    check_state_fits(own, state, kind="shared", owner="classifier")
     with torch.no_grad():
         for name, tensor in state.items():
             own[name].copy_(tensor)

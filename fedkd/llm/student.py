@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from fedkd.llm.extra import require_llm
+from fedkd.state_fit import check_state_fits
 
 DEFAULT_TARGETS = ("q_proj", "v_proj")
 
@@ -116,14 +117,7 @@ def load_adapter_state(student: Any, state: Mapping[str, torch.Tensor]) -> None:
     from peft import set_peft_model_state_dict
 
     own = adapter_state(student)
-    if set(own) != set(state):
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-        raise ValueError(f"adapter state does not match the student: missing {missing[:3]}, unexpected "
-                         f"{unexpected[:3]} ({len(missing)} and {len(unexpected)} in all)")
-    wrong = [name for name, tensor in state.items() if tuple(tensor.shape) != tuple(own[name].shape)]
-    if wrong:
-        raise ValueError(f"adapter tensor {wrong[0]} has shape {tuple(state[wrong[0]].shape)}, the student's is "
-                         f"{tuple(own[wrong[0]].shape)}")
+    check_state_fits(own, state, kind="adapter", owner="student")
     set_peft_model_state_dict(student, dict(state))
 
 
