@@ -31,7 +31,7 @@ from clients.local_round import BudgetSpent, current_teacher, teacher_accuracy, 
 from clients.privacy import site_id
 from clients.progress import SiteProgress, teacher_summary, train_summary
 from clients.site import load_site
-from clients.site_policy import SITE_REFUSED, SiteRefusal, check_request
+from clients.site_policy import SITE_REFUSED, SiteRefusal, check_request, refusal_reply
 from fedkd.config import FedKDConfig
 from fedkd.device import resolve_device
 from fedkd.distill.agreement import transfer_metrics
@@ -144,7 +144,7 @@ def train(msg: Message, context: Context) -> Message:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
     except SiteRefusal as refusal:
         progress.say("refused: %s", refusal)
-        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
+        return refusal_reply(msg, refusal)
     refusal = non_finite_reply(student, metrics)
     if refusal is not None:
         progress.say("not sent: %s", refusal)
@@ -191,7 +191,7 @@ def _train_legacy(msg: Message, context: Context) -> Message:
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
     except SiteRefusal as refusal:
-        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
+        return refusal_reply(msg, refusal)
     refusal = non_finite_reply(student, metrics)
     if refusal is not None:
         return Message(error=Error(code=NON_FINITE, reason=refusal), reply_to=msg)
@@ -221,7 +221,7 @@ def evaluate_student(msg: Message, context: Context) -> Message:
         check_request(config, node)
     except SiteRefusal as refusal:
         progress.say("refused: %s", refusal)
-        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
+        return refusal_reply(msg, refusal)
     with progress.timed() as elapsed:
         site = load_site(config, node)
         teacher = current_teacher(config, context, site)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from flwr.app import ArrayRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 
 from clients.site import cache_dir
-from clients.site_policy import SITE_REFUSED, SiteRefusal, check_request
+from clients.site_policy import SiteRefusal, check_request, refusal_reply
 from fedkd.config import FedKDConfig
 from fedkd.data.bbc_news import CATEGORIES
 from fedkd.encoder.model import EncoderClassifier, load_shared_state, make_encoder_classifier, shared_state
@@ -118,7 +118,7 @@ def encoder_train(msg: Message, context: Context, config: FedKDConfig, server_ro
                                 seed=config.seed * 1000 + server_round)
         losses = train_steps(student, site.train, settings, site.teacher_logits)
     except SiteRefusal as refusal:
-        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
+        return refusal_reply(msg, refusal)
     metrics = MetricRecord({
         "num-examples": len(site.train), "train-loss": sum(losses) / max(len(losses), 1), "node-id": context.node_id,
         "kd-temperature": temperature, "kd-alpha": alpha, "teacher-accuracy": site.teacher_accuracy,
@@ -134,7 +134,7 @@ def encoder_evaluate(msg: Message, context: Context, config: FedKDConfig) -> Mes
     try:
         check_request(config, node)
     except SiteRefusal as refusal:
-        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
+        return refusal_reply(msg, refusal)
     site = load_encoder_site(config, node)
     metrics = MetricRecord({"num-examples": 0, "accuracy": 0.0, "loss": 0.0,
                             "teacher-accuracy": site.teacher_accuracy, "agreement": 0.0})

@@ -22,7 +22,7 @@ from flwr.app import ArrayRecord, Context, Error, Message, MetricRecord, RecordD
 from clients.lm_privacy import check_lm_budget, lm_ledger_path, lm_privacy_metrics, lm_round_entry
 from clients.privacy import BudgetSpent, ledger_lock, load_ledger, store_ledger
 from clients.site import cache_dir
-from clients.site_policy import SITE_REFUSED, SiteRefusal, check_delta, check_noise, check_request
+from clients.site_policy import SiteRefusal, check_delta, check_noise, check_request, refusal_reply
 from fedkd.config import FedKDConfig
 from fedkd.data.bbc_news import CATEGORIES
 from fedkd.llm.base_model import MODEL_NAME, load_base_model
@@ -182,7 +182,7 @@ def lm_train(msg: Message, context: Context, config: FedKDConfig, server_round: 
     except BudgetSpent as spent:
         return Message(error=Error(code=BUDGET_SPENT, reason=str(spent)), reply_to=msg)
     except SiteRefusal as refusal:
-        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
+        return refusal_reply(msg, refusal)
     metrics = MetricRecord({
         "num-examples": len(site.train), "train-loss": sum(losses) / max(len(losses), 1), "node-id": context.node_id,
         "kd-temperature": temperature, "kd-alpha": alpha, "teacher-accuracy": site.teacher_accuracy,
@@ -215,7 +215,7 @@ def lm_evaluate(msg: Message, context: Context, config: FedKDConfig) -> Message:
     try:
         check_request(config, node)
     except SiteRefusal as refusal:
-        return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
+        return refusal_reply(msg, refusal)
     site = load_lm_site(config, node)
     metrics = MetricRecord({"num-examples": 0, "accuracy": 0.0, "loss": 0.0, "perplexity": 0.0,
                             "teacher-accuracy": site.teacher_accuracy})

@@ -12,6 +12,8 @@ server's ``error_replies`` with its reason.
 
 from __future__ import annotations
 
+from flwr.app import Error, Message
+
 from fedkd.config import FedKDConfig
 from fedkd.node_config import NodeConfig
 
@@ -25,6 +27,11 @@ PATH_KEYS = ("teacher-checkpoint", "cache-dir")
 
 class SiteRefusal(RuntimeError):
     """The server asked for something the site's node config forbids."""
+
+
+def refusal_reply(msg: Message, refusal: SiteRefusal) -> Message:
+    """The Error reply (:data:`SITE_REFUSED`) to ``msg`` that says why the site refuses it."""
+    return Message(error=Error(code=SITE_REFUSED, reason=str(refusal)), reply_to=msg)
 
 
 def server_paths(config: FedKDConfig, node: NodeConfig) -> list[str]:
