@@ -78,3 +78,15 @@ def test_rewrite_tuned_replaces_its_section_and_keeps_the_rest(sweeps: Path) -> 
     assert twice == once
     middle = "# title\n\n" + TUNED_SECTION + "\nold\n\n## What the figures cover\n\n- text\n"
     assert rewrite_tuned(middle, data).endswith("## What the figures cover\n\n- text\n")
+
+
+def test_tuned_data_keeps_a_stage_measured_elsewhere_when_its_sweeps_have_no_run_here(sweeps: Path) -> None:
+    measured_after = {"sweep": "dp-fmnist-tuned", "no_dp": {"0": 0.84}, "epsilon": {"8.0": {"0": 0.80}},
+                       "round_0": [0.1]}
+    previous = {"datasets": {"Fashion-MNIST": {"after": measured_after},
+                             "MNIST-1D": {"after": {"sweep": "stale", "no_dp": {}, "epsilon": {}}}}}
+
+    data = tuned_data(sweeps, None, specs=sweeps / "no-sweep-files", previous=previous)
+
+    assert data["datasets"]["Fashion-MNIST"]["after"] == measured_after
+    assert data["datasets"]["MNIST-1D"]["after"]["no_dp"] == {"0": 0.56, "1": 0.46}  # runs here win
