@@ -24,7 +24,6 @@ Run: ``python bench/delivery_sweep.py [--sites 10 100 1000 10000] [--fraction 0.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fedkd.io import write_atomic  # noqa: E402
+from bench.figures import save_figures  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "delivery_sweep.json"
 
@@ -112,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(f"{count} sites, {row['messages_in_flight']} messages in flight: one sweep "
               f"{row['sweep_cpu_seconds_median']:.4f} CPU s ({row['sweep_seconds_median']:.4f} s wall)", flush=True)
-    write_atomic(args.out, json.dumps({"rows": rows}, indent=2).encode())
-    print(f"saved {args.out}")
+    save_figures(args.out, {"rows": rows})
     return 0
 
 

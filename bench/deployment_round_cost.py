@@ -39,9 +39,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import save_figures  # noqa: E402
 from clients.site import load_site  # noqa: E402
 from fedkd.config import FedKDConfig  # noqa: E402
-from fedkd.io import write_atomic  # noqa: E402
 from fedkd.node_config import NodeConfig  # noqa: E402
 from fedkd.results import read_results  # noqa: E402
 from simulations.run import run_simulation  # noqa: E402
@@ -194,10 +194,7 @@ def main() -> None:
         "deployed_minus_simulated_seconds": dep_steady - sim_steady,
         "within_simulated_plus_process_starts": dep_steady <= sim_steady + 2 * start,
     }
-    for key, value in figures.items():
-        print(f"{key}: {value}")
-    write_atomic(args.out, json.dumps(figures, indent=2).encode())
-    print(f"saved {args.out}")
+    save_figures(args.out, figures, show=True)
 
 
 if __name__ == "__main__":

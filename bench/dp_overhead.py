@@ -20,12 +20,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import save_figures  # noqa: E402
 from fedkd.config import FedKDConfig  # noqa: E402
 from fedkd.data.registry import load_dataset  # noqa: E402
 from fedkd.data.site import split_shard  # noqa: E402
 from fedkd.distill.objective import LogitKnowledge  # noqa: E402
 from fedkd.distill.training import OptimizerSettings, distill  # noqa: E402
-from fedkd.io import resolve_cache_dir, write_atomic  # noqa: E402
+from fedkd.io import resolve_cache_dir  # noqa: E402
 from fedkd.models import build_model  # noqa: E402
 from fedkd.privacy.dp_settings import GRAD_SAMPLE_MODES, DPSettings  # noqa: E402
 from fedkd.privacy.dp_sgd import dp_distill  # noqa: E402
@@ -77,8 +78,7 @@ def main() -> None:
     for dataset, overrides in SETTINGS.items():
         results[dataset] = measure(dataset, overrides, cache)
         print(dataset, json.dumps(results[dataset], indent=1))
-    write_atomic(OUT, json.dumps(results, indent=2).encode())
-    print(f"saved {OUT}")
+    save_figures(OUT, results)
 
 
 if __name__ == "__main__":

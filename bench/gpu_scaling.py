@@ -18,7 +18,6 @@ Run: ``python bench/gpu_scaling.py [--rounds 6] [--clients 8]``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import statistics
@@ -32,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fedkd.io import write_atomic  # noqa: E402
+from bench.figures import save_figures  # noqa: E402
 from fedkd.results import read_results  # noqa: E402
 from simulations.placement import gpu_share, machine_resources  # noqa: E402
 from simulations.run import SimulationFailed, run_simulation  # noqa: E402
@@ -148,8 +147,7 @@ def main() -> int:
         "rounds": args.rounds,
         "cases": results,
     }
-    write_atomic(OUT, json.dumps(document, indent=2).encode())
-    print(f"saved {OUT}")
+    save_figures(OUT, document)
     return 1 if any("error" in r for r in results) else 0
 
 

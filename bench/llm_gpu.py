@@ -27,7 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fedkd.io import resolve_cache_dir, write_atomic  # noqa: E402
+from bench.figures import save_figures  # noqa: E402
+from fedkd.io import resolve_cache_dir  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -125,9 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     require_llm()
     result = run(args)
     out = RESULTS / ("llm_cpu_smoke.json" if args.allow_cpu else "llm_gpu.json")
-    write_atomic(out, (json.dumps(result, indent=2) + "\n").encode())
     print(json.dumps(result, indent=2))
-    print(f"saved {out}")
+    save_figures(out, result)
     return 0
 
 

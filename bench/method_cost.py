@@ -14,7 +14,6 @@ Run: ``python bench/method_cost.py [--datasets mnist1d fashion-mnist]``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import save_figures  # noqa: E402
 from fedkd.config import FedKDConfig, load_experiment  # noqa: E402
 from fedkd.data.registry import load_dataset  # noqa: E402
 from fedkd.data.site import split_shard  # noqa: E402
@@ -33,7 +33,7 @@ from fedkd.distill.schedules import RoundValues, round_values  # noqa: E402
 from fedkd.distill.site_round import feature_teacher, logit_knowledge  # noqa: E402
 from fedkd.distill.training import OptimizerSettings, distill  # noqa: E402
 from fedkd.evaluation import predict_logits  # noqa: E402
-from fedkd.io import resolve_cache_dir, write_atomic  # noqa: E402
+from fedkd.io import resolve_cache_dir  # noqa: E402
 from fedkd.models import build_model  # noqa: E402
 from fedkd.teacher import Teacher, freeze  # noqa: E402
 from simulations.method_catalog import HINTON_KD, METHODS  # noqa: E402
@@ -102,8 +102,7 @@ def main() -> None:
     cache = resolve_cache_dir()
     results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
                "repeats": REPEATS, "datasets": {d: measure(d, cache) for d in args.datasets}}
-    write_atomic(OUT, json.dumps(results, indent=1).encode())
-    print(f"wrote {OUT}")
+    save_figures(OUT, results)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Run: ``python bench/refusal_cost.py``.
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 import tempfile
@@ -26,9 +25,9 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import save_figures  # noqa: E402
 from fedkd.checkpoint import load_model  # noqa: E402
 from fedkd.data.site import load_site_dir  # noqa: E402
-from fedkd.io import write_atomic  # noqa: E402
 from fedkd.models import build_model  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "refusal_cost.json"
@@ -83,10 +82,7 @@ def main() -> None:
             "teacher-checkpoint=/dev/zero": _measure(lambda: load_model(Path("/dev/zero")), folder),
             "checkpoint metadata input_shape [100000, 100000]": _measure(lambda: load_model(huge), folder),
         }
-    for key, value in results.items():
-        print(f"{key}: {value}")
-    write_atomic(OUT, (json.dumps(results, indent=2) + "\n").encode())
-    print(f"wrote {OUT}")
+    save_figures(OUT, results, show=True)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ Run: ``python bench/simulation_overhead.py [--num-supernodes 10] [--rounds 20] [
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -33,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import save_figures  # noqa: E402
 from clients.site import load_site, load_teacher  # noqa: E402
 from fedkd.config import FedKDConfig  # noqa: E402
 from fedkd.data.registry import load_dataset  # noqa: E402
@@ -41,7 +41,6 @@ from fedkd.distill.schedules import round_values  # noqa: E402
 from fedkd.distill.site_round import logit_knowledge  # noqa: E402
 from fedkd.distill.training import OptimizerSettings, distill  # noqa: E402
 from fedkd.evaluation import evaluate  # noqa: E402
-from fedkd.io import write_atomic  # noqa: E402
 from fedkd.models import build_model  # noqa: E402
 from fedkd.node_config import NodeConfig  # noqa: E402
 from fedkd.results import read_results  # noqa: E402
@@ -130,10 +129,7 @@ def main() -> None:
         "plain_loop_round_seconds_median": statistics.median(plain),
         "ratio_simulation_over_plain": statistics.median(simulated) / statistics.median(plain),
     }
-    for key, value in figures.items():
-        print(f"{key}: {value}")
-    write_atomic(args.out, json.dumps(figures, indent=2).encode())
-    print(f"saved {args.out}")
+    save_figures(args.out, figures, show=True)
 
 
 if __name__ == "__main__":

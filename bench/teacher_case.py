@@ -19,7 +19,6 @@ Run: ``python bench/teacher_case.py [--seeds 0 1 2] [--finetune-epochs 5] [--fro
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fedkd.io import write_atomic  # noqa: E402
+from bench.figures import save_figures  # noqa: E402
 from simulations.method_catalog import HINTON_KD  # noqa: E402
 from simulations.pretrain_teacher import main as pretrain  # noqa: E402
 from simulations.run import run_or_reuse  # noqa: E402
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         std = "" if part["final_std"] is None else f" ± {100 * part['final_std']:.1f}"
         print(f"{name}: final {100 * part['final_mean']:.1f}%{std} over seeds {sorted(part['runs'])}; "
               f"per seed {[round(100 * f, 1) for f in finals]}")
-    write_atomic(ROOT / "bench" / "results" / "teacher_case.json", json.dumps(results, indent=1).encode())
+    save_figures(ROOT / "bench" / "results" / "teacher_case.json", results)
     return 0
 
 
