@@ -44,7 +44,7 @@ from clients.site import load_site  # noqa: E402
 from fedkd.config import FedKDConfig  # noqa: E402
 from fedkd.node_config import NodeConfig  # noqa: E402
 from fedkd.results import read_results  # noqa: E402
-from simulations.run import run_simulation  # noqa: E402
+from simulations.flower_run import run_simulation  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "results" / "deployment_round_cost.json"

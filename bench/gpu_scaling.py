@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import save_figures  # noqa: E402
 from fedkd.results import read_results  # noqa: E402
+from simulations.flower_run import SimulationFailed, run_simulation  # noqa: E402
 from simulations.placement import gpu_share, machine_resources  # noqa: E402
-from simulations.run import SimulationFailed, run_simulation  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "gpu_scaling.json"
 

@@ -1,6 +1,6 @@
 """Benchmark: the harness at 10, 100, 1,000 and 10,000 simulated sites on one machine.
 
-For each site count it runs :func:`simulations.run.run_simulation` on MNIST-1D (the default
+For each site count it runs :func:`simulations.flower_run.run_simulation` on MNIST-1D (the default
 Dirichlet(0.5) split) with ``fraction-train`` and ``fraction-evaluate`` at 0.1 and records:
 
 - ``wall_seconds``: teacher preparation plus the whole Flower run (SuperLink, ``flwr run``,
@@ -145,9 +145,9 @@ def skip_reason(num_supernodes: int) -> str:
 def measure(num_supernodes: int, *, rounds: int, fraction: float, evaluate_every: int, cache_dir: Path,
             client_cpus: int | None, timeout: float) -> dict[str, Any]:
     """Prepare the teachers, run the federation, and return the row of figures."""
+    from simulations.flower_run import resolved_config, run_simulation
     from simulations.placement import client_resources, machine_resources
     from simulations.prepare_teachers import prepare_teachers
-    from simulations.run import resolved_config, run_simulation
 
     cpus, gpus = machine_resources()
     resources = client_resources(num_supernodes, client_cpus=client_cpus, client_gpus=None, cpus=cpus, gpus=gpus)

@@ -46,8 +46,8 @@ from fedkd.node_config import NodeConfig  # noqa: E402
 from fedkd.results import read_results  # noqa: E402
 from fedkd.seeding import derive_seed  # noqa: E402
 from server.distillation_strategy import evaluation_due  # noqa: E402
+from simulations.flower_run import run_simulation  # noqa: E402
 from simulations.placement import client_resources, machine_resources  # noqa: E402
-from simulations.run import run_simulation  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "simulation_overhead.json"
 

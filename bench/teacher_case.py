@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.figures import save_figures  # noqa: E402
 from simulations.method_catalog import HINTON_KD  # noqa: E402
 from simulations.pretrain_teacher import main as pretrain  # noqa: E402
-from simulations.run import run_or_reuse  # noqa: E402
+from simulations.reuse import run_or_reuse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "fedkd"  # the pages' cache (pages/paths.py), where the teachers already are

@@ -31,8 +31,9 @@ from typing import Any
 from fedkd.io import write_atomic
 from fedkd.student import build_student
 from pages.paths import CACHE, DOCS, SWEEP
+from simulations.flower_run import resolved_config
 from simulations.method_catalog import HINTON_KD
-from simulations.run import finished_run, resolved_config, run_or_reuse
+from simulations.reuse import finished_run, run_or_reuse
 
 CLIENTS = 10
 ROUNDS = 10

@@ -29,7 +29,8 @@ from fedkd.io import write_atomic
 from fedkd.pretraining import cached_pretrained, pretrain_recipe
 from pages.paths import CACHE, DOCS, SWEEP
 from simulations.comparison import ce_only_values, final_accuracy, mean_teacher_accuracy
-from simulations.run import ce_only_baseline, finished_run, resolved_config, run_or_reuse
+from simulations.flower_run import resolved_config
+from simulations.reuse import ce_only_baseline, finished_run, run_or_reuse
 
 CLIENTS = 10
 NAME = "default-case"

@@ -31,7 +31,7 @@ from typing import Any
 
 from fedkd.io import write_atomic
 from pages.paths import CACHE, ROOT
-from simulations.run import resolved_config
+from simulations.flower_run import resolved_config
 from simulations.sweep import run_cells
 from simulations.sweep_spec import Cell, Setting, SweepSpec, load_spec
 

@@ -44,8 +44,10 @@ import yaml
 
 from fedkd.io import write_atomic
 from fedkd.privacy.scopes import PRIVACY_SCOPES
+from fedkd.results import read_results
 from pages.paths import DOCS, ROOT
-from simulations.run import read_results, resolved_config, same_config
+from simulations.flower_run import resolved_config
+from simulations.reuse import same_config
 from simulations.sweep import final_metric, label, run_cells, run_values
 from simulations.sweep_spec import Cell, SweepSpec, load_spec
 

@@ -33,8 +33,9 @@ from fedkd.config import FedKDConfig
 from fedkd.io import write_atomic
 from pages.paths import CACHE, ROOT, SWEEP
 from simulations.baselines import centralized_student, centralized_teacher, local_teachers
+from simulations.flower_run import resolved_config
 from simulations.method_catalog import HINTON_KD
-from simulations.run import resolved_config, run_or_reuse
+from simulations.reuse import run_or_reuse
 
 
 @dataclass(frozen=True)

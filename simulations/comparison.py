@@ -6,7 +6,7 @@ or server-side distillation) as the CE-only baseline, and scores the simulated s
 own teachers (the cached ones the run used) on the server's test set. The baseline
 run goes to ``output-dir/baselines/ce-only-<digest>``, where the digest covers its
 whole resolved config (:func:`config_digest`), so a second main job with the same
-config reuses it instead of running it again (:func:`simulations.run.finished_run`).
+config reuses it instead of running it again (:func:`simulations.reuse.finished_run`).
 """
 
 from __future__ import annotations

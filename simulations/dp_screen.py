@@ -35,8 +35,8 @@ from fedkd.privacy.dp_sgd import dp_distill
 from fedkd.privacy.ledger import calibrate_noise, sample_rate, steps_per_epoch
 from fedkd.seeding import derive_seed, seed_everything
 from fedkd.student import build_student
+from simulations.flower_run import resolved_config
 from simulations.method_catalog import HINTON_KD
-from simulations.run import resolved_config
 
 CPU = torch.device("cpu")
 

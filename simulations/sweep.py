@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from fedkd.io import write_atomic
-from simulations.run import SimulationFailed, finished_run, run_simulation
+from simulations.flower_run import SimulationFailed, run_simulation
+from simulations.reuse import finished_run
 from simulations.sweep_spec import Cell, SweepSpec, cell_values, config_digest, label, load_spec
 
 __all__ = ["Cell", "SweepSpec", "config_digest", "label", "load_spec", "run_cells", "run_sweep", "run_values",

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from simulations.run import APP_DIR, resolved_config
+from simulations.flower_run import APP_DIR, resolved_config
 
 SPEC_KEYS = {"name", "num-supernodes", "seeds", "workers", "metric", "metric-round", "base", "grid", "rows", "baseline",
              "paired-with", "settings"}

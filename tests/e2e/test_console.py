@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simulations.run import APP_DIR, main
+from simulations.flower_run import APP_DIR
+from simulations.run import main
 
 pytestmark = pytest.mark.e2e
 

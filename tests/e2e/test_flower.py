@@ -10,7 +10,7 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from simulations.run import SimulationFailed, run_simulation
+from simulations.flower_run import SimulationFailed, run_simulation
 
 pytestmark = pytest.mark.e2e
 

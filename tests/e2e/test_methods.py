@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations.run import run_simulation
+from simulations.flower_run import run_simulation
 
 
 def test_simulation_with_every_method_option_schedules_and_reports_transfer(tmp_path: Path) -> None:

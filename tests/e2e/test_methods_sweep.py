@@ -10,7 +10,7 @@ import pytest
 
 from pages.methods_page import cells_of, methods_sweep
 from pages.paths import DOCS
-from simulations.run import resolved_config
+from simulations.flower_run import resolved_config
 from simulations.sweep import placed, run_cells
 
 pytestmark = pytest.mark.e2e

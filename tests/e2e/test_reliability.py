@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from simulations.run import run_simulation
+from simulations.flower_run import run_simulation
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from server.run_state import CHECKPOINT, load_run_state
-from simulations.run import APP_DIR, run_config_string, run_simulation
+from simulations.flower_run import APP_DIR, run_config_string, run_simulation
 
 pytestmark = pytest.mark.e2e
 

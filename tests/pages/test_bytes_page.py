@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pages.bytes_page import BIG, ROWS, SMALL, mb_to_reach, plot, row_summary, run_summary, run_values, table_lines
-from simulations.run import resolved_config
+from simulations.flower_run import resolved_config
 
 
 @pytest.mark.parametrize("row", list(ROWS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fedkd.config import FedKDConfig
 from pages.default_case_page import CE, KD, TEACHER, render, run_values, summarise
-from simulations.run import resolved_config
+from simulations.flower_run import resolved_config
 
 
 def test_run_values_are_the_embedded_default_but_where_files_go() -> None:

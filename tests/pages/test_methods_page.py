@@ -12,8 +12,8 @@ import simulations.sweep
 from pages import methods_page
 from pages.methods_page import PRETRAINED, cells_of, methods_sweep, render, table_lines
 from pages.paths import DOCS
+from simulations.flower_run import resolved_config
 from simulations.method_catalog import HINTON_KD, METHODS
-from simulations.run import resolved_config
 from simulations.sweep import placed
 
 

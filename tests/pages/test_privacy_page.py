@@ -12,8 +12,8 @@ import simulations.sweep
 from pages import privacy_page
 from pages.paths import DOCS
 from pages.privacy_page import DATASETS, EPSILONS, MODES, grid_cell, privacy_sweep
+from simulations.flower_run import resolved_config
 from simulations.method_catalog import HINTON_KD
-from simulations.run import resolved_config
 from simulations.sweep import placed
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import simulations.run
+import simulations.reuse
 from fedkd.config import FedKDConfig
 from simulations.comparison import (
     DISTILLATION_OFF,
@@ -18,7 +18,8 @@ from simulations.comparison import (
     final_accuracy,
 )
 from simulations.console import comparison_line
-from simulations.run import ce_only_baseline, compare_with_baseline, resolved_config
+from simulations.flower_run import resolved_config
+from simulations.reuse import ce_only_baseline, compare_with_baseline
 
 
 def test_ce_only_values_turn_every_teacher_signal_off_and_keep_everything_else() -> None:
@@ -71,7 +72,7 @@ def test_ce_only_baseline_finished_is_reused_not_run_again(tmp_path: Path, monke
     def no_run(**kwargs: object) -> Path:
         raise AssertionError("a finished baseline was run again")
 
-    monkeypatch.setattr(simulations.run, "run_simulation", no_run)
+    monkeypatch.setattr(simulations.reuse, "run_simulation", no_run)
 
     # Execute
     rounds, folder = ce_only_baseline(config, num_supernodes=3, echo=False)
@@ -92,7 +93,7 @@ def test_ce_only_baseline_missing_is_run_once_with_distillation_off(
         _finish(dict(kwargs["run_config"]), [0.1, 0.2])
         return Path()
 
-    monkeypatch.setattr(simulations.run, "run_simulation", fake_run)
+    monkeypatch.setattr(simulations.reuse, "run_simulation", fake_run)
 
     # Execute: twice; the second finds the first's results.
     first, _ = ce_only_baseline(config, num_supernodes=2, echo=False)
@@ -106,8 +107,8 @@ def test_ce_only_baseline_missing_is_run_once_with_distillation_off(
 def test_compare_with_baseline_ce_only_run_is_its_own_baseline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Prepare: a run that is already CE-only; the teachers' mean is measured elsewhere.
     config = FedKDConfig.from_mapping({**DISTILLATION_OFF, "output-dir": str(tmp_path), "run-name": "ce"})
-    monkeypatch.setattr(simulations.run, "run_simulation", lambda **kwargs: pytest.fail("ran a baseline"))
-    monkeypatch.setattr(simulations.run, "mean_teacher_accuracy", lambda config, n: 0.61)
+    monkeypatch.setattr(simulations.reuse, "run_simulation", lambda **kwargs: pytest.fail("ran a baseline"))
+    monkeypatch.setattr(simulations.reuse, "mean_teacher_accuracy", lambda config, n: 0.61)
     (tmp_path / "ce").mkdir()
     rounds = [{"round": 0, "global_accuracy": 0.1}, {"round": 1, "global_accuracy": 0.466}]
 

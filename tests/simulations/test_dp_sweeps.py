@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations.run import resolved_config
+from simulations.flower_run import resolved_config
 from simulations.sweep import load_spec
 
 SWEEPS = Path(__file__).resolve().parents[2] / "simulations" / "sweeps"

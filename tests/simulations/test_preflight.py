@@ -11,6 +11,7 @@ import fedkd.data.fashion_mnist
 import fedkd.extras
 from fedkd.config import FedKDConfig
 from server.strategy import STRATEGIES
+from simulations.flower_run import APP_DIR
 from simulations.preflight import (
     PreflightError,
     check_keys,
@@ -18,7 +19,7 @@ from simulations.preflight import (
     plan_run,
     write_resolved_experiment,
 )
-from simulations.run import APP_DIR, main
+from simulations.run import main
 
 EXPERIMENT = "fashion-mnist-dirichlet.yaml"  # sets local-epochs: 1 (the default is 3)
 

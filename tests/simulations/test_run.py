@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from fedkd.config import FedKDConfig
-from simulations.run import finished_run, resolved_config, resume_config, same_config
+from simulations.flower_run import resolved_config
+from simulations.reuse import finished_run, same_config
+from simulations.run import resume_config
 
 
 def test_same_config_counts_keys_a_run_predates_at_their_defaults() -> None:
@@ -78,7 +80,7 @@ def test_resume_config_that_does_not_resolve_back_to_itself_is_refused_naming_th
 
 
 def test_simulation_env_with_a_ray_address_names_it_for_flowers_ray_init(tmp_path: Path) -> None:
-    from simulations.run import simulation_env
+    from simulations.flower_run import simulation_env
 
     env = simulation_env(tmp_path, ray_address="127.0.0.1:6379", environ={"PATH": "/bin", "RAY_ADDRESS": "x:1"})
     assert env["RAY_ADDRESS"] == "127.0.0.1:6379"
@@ -87,7 +89,7 @@ def test_simulation_env_with_a_ray_address_names_it_for_flowers_ray_init(tmp_pat
 
 
 def test_simulation_env_without_an_address_keeps_the_users_or_starts_its_own_ray(tmp_path: Path) -> None:
-    from simulations.run import simulation_env
+    from simulations.flower_run import simulation_env
 
     assert simulation_env(tmp_path, environ={"RAY_ADDRESS": "10.0.0.2:6379"})["RAY_ADDRESS"] == "10.0.0.2:6379"
     # Not the cluster `ray start` may have left on the machine: a Ray instance of the run's own.

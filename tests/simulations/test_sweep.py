@@ -10,7 +10,7 @@ import yaml
 
 import simulations.sweep
 from fedkd.config import ConfigError
-from simulations.run import resolved_config
+from simulations.flower_run import resolved_config
 from simulations.sweep import SweepSpec, label, load_spec, markdown, run_metric, run_sweep, run_values, summarize
 
 

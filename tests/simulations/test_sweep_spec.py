@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulations.run import APP_DIR
+from simulations.flower_run import APP_DIR
 from simulations.sweep_spec import load_spec
 
 NAMED = {
