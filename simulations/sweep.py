@@ -32,7 +32,8 @@ and the paired difference from its baseline row in the same setting (mean and sp
 over the seeds both ran). ``simulations/sweeps/methods.yaml`` is the methods table of
 ``docs/methods.md``.
 
-Run: ``python -m simulations.sweep FILE.yaml [--output results/sweeps] [--workers N]``.
+Run: ``python -m simulations.sweep FILE.yaml [--output results/sweeps] [--workers N]``; ``--seeds``,
+``--rows`` and ``--settings`` run only some cells (``--list`` shows them first).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from simulations.reuse import finished_run
 from simulations.sweep_spec import Cell, SweepSpec, cell_values, config_digest, label, load_spec
 
 __all__ = ["Cell", "SweepSpec", "config_digest", "label", "load_spec", "run_cells", "run_sweep", "run_values",
-           "summarize", "markdown", "final_metric", "run_metric"]
+           "selected_cells", "summarize", "markdown", "final_metric", "run_metric"]
 
 RUN_TIMEOUT = 3 * 3600
 """Seconds one run of a sweep may take."""
@@ -195,10 +196,34 @@ def row_labels(spec: SweepSpec) -> tuple[str, dict[str, str]]:
     return name(next(iter(spec.settings)), spec.baseline_row()), baselines
 
 
-def run_sweep(spec: SweepSpec, output: Path, *, workers: int | None = None) -> list[dict[str, Any]]:
-    """Run (or reuse) every cell; write ``sweep.json`` and ``sweep.md`` under ``output/name``."""
-    folder = output / spec.name
+def selected_cells(spec: SweepSpec, *, seeds: Sequence[int] = (), rows: Sequence[str] = (),
+                   settings: Sequence[str] = ()) -> list[Cell]:
+    """The sweep's cells, narrowed to these seeds, rows and settings (each empty: all of them).
+
+    A long sweep (``niid-bench.yaml``: about 10 hours on 2 cores) can so run a few cells at a time;
+    the others are reused when finished, or left out of the summary.
+
+    Raises
+    ------
+    ValueError
+        Naming a seed, row or setting the sweep file does not have.
+    """
     cells = spec.cells()
+    for kind, asked, known in (("seed", seeds, {c.seed for c in cells}), ("row", rows, {c.row for c in cells}),
+                               ("setting", settings, {c.setting for c in cells})):
+        unknown = [str(a) for a in asked if a not in known]
+        if unknown:
+            raise ValueError(f"{spec.name} has no {kind} {', '.join(map(repr, unknown))}; "
+                             f"it has {', '.join(map(repr, sorted(map(str, known))))}")
+    return [c for c in cells if (not seeds or c.seed in seeds) and (not rows or c.row in rows)
+            and (not settings or c.setting in settings)]
+
+
+def run_sweep(spec: SweepSpec, output: Path, *, workers: int | None = None,
+              cells: Sequence[Cell] | None = None) -> list[dict[str, Any]]:
+    """Run (or reuse) every cell, or only ``cells``; write ``sweep.json`` and ``sweep.md`` under ``output/name``."""
+    folder = output / spec.name
+    cells = spec.cells() if cells is None else list(cells)
     outcomes = run_cells(cells, folder / "runs", num_supernodes=spec.num_supernodes, workers=workers or spec.workers)
     values: dict[str, dict[int, float]] = {cell.label: {} for cell in cells}
     failures = []
@@ -226,20 +251,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="simulations at once (default: the file's)")
     parser.add_argument("--list", action="store_true",
                         help="run nothing: print each cell, its run folder and whether a finished run is there")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[], help="only these seeds (default: the file's)")
+    parser.add_argument("--rows", nargs="+", default=[], help="only these rows, by name (default: all)")
+    parser.add_argument("--settings", nargs="+", default=[], help="only these settings, by name (default: all)")
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.file)
+        cells = selected_cells(spec, seeds=args.seeds, rows=args.rows, settings=args.settings)
     except (ValueError, OSError) as error:
         print(f"sweep: {error}", file=sys.stderr)
         return 2
     if args.list:
         runs = args.output.resolve() / spec.name / "runs"
-        for cell in spec.cells():
+        for cell in cells:
             values = placed(cell.values, runs)
             state = "finished" if finished_run(values) is not None else "to run"
             print(f"{cell.label} | seed {cell.seed} | {runs / values['run-name']} | {state}")
         return 0
-    table = run_sweep(spec, args.output.resolve(), workers=args.workers)
+    table = run_sweep(spec, args.output.resolve(), workers=args.workers, cells=cells)
     print(markdown(table, spec.metric, row_labels(spec)[0]), end="")
     print(f"[sweep] saved {args.output / spec.name / 'sweep.md'}")
     return 0

@@ -152,6 +152,47 @@ def test_main_list_prints_each_cell_and_whether_it_finished_running_nothing(
     assert lines[1].startswith("kd-alpha=1.0 | seed 0 | ") and lines[1].endswith(" | finished")
 
 
+def test_main_runs_only_the_cells_named_by_seed_row_and_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: a sweep of 2 rows x 2 seeds x 2 settings; record which cells the harness is asked to run.
+    document = {"name": "n", "seeds": [0, 1], "base": {"num-server-rounds": 1},
+                "rows": {"CE": {"kd-alpha": 1.0}, "KD": {}}, "baseline": "CE",
+                "settings": {"iid": {"values": {"experiment": "mnist1d-iid.yaml"}},
+                             "dir": {"values": {"experiment": "mnist1d-dirichlet.yaml"}}}}
+    path = _write(tmp_path, document)
+    asked: list[tuple[float, str, int]] = []
+
+    def fake_run(*, run_config: dict[str, object], **_: object) -> Path:
+        config = resolved_config(run_config)
+        asked.append((config.kd_alpha, config.partitioner, config.seed))
+        _finish(run_config, 0.5)
+        return Path(str(run_config["output-dir"])) / str(run_config["run-name"])
+
+    monkeypatch.setattr(simulations.sweep, "run_simulation", fake_run)
+
+    # Execute
+    code = simulations.sweep.main([str(path), "--output", str(tmp_path / "out"), "--seeds", "1", "--rows", "CE",
+                                   "--settings", "dir"])
+
+    # Assert: one cell ran, and the summary holds only it.
+    assert code == 0 and asked == [(1.0, "dirichlet", 1)]
+    saved = json.loads((tmp_path / "out" / "n" / "sweep.json").read_text())
+    assert saved["values"] == {"dir / CE": {"1": pytest.approx(0.5)}}
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--seeds", "7"], "has no seed '7'; it has '0', '1'"),
+    (["--rows", "KD"], "has no row 'KD'; it has 'kd-alpha=0.3', 'kd-alpha=1.0'"),
+])
+def test_main_refuses_a_cell_filter_the_file_does_not_have(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str) -> None:
+    path = _write(tmp_path, {**SPEC, "grid": {"kd-alpha": [0.3, 1.0]}, "baseline": {"kd-alpha": 1.0}})
+
+    code = simulations.sweep.main([str(path), "--output", str(tmp_path / "out"), *flags])
+
+    assert code == 2 and message in capsys.readouterr().err
+
+
 def test_run_metric_final_is_the_last_round_best_the_highest_skipping_unscored_rounds() -> None:
     rounds = [{"global_accuracy": 0.1}, {"global_accuracy": 0.7}, {"global_accuracy": None},
               {"global_accuracy": 0.6}]
