@@ -236,11 +236,10 @@ def render(measured: list[dict[str, Any]], seconds: float, command: str, today: 
         "88.09 ± 0.29% with Dirichlet(0.5) and 89.23 ± 0.45% IID, best accuracy over 3 seeds "
         "(Flower Baselines, `niid-bench` README, after Li et al., *Federated "
         "Learning on Non-IID Data Silos*, ICDE 2022). Its CNN is closer to fedkd's `cnn-small` (the student here) "
-        "than to `cnn-large`; the runs here are 10 rounds of 1 local epoch. The anchor's protocol itself (CE-only "
-        "FedAvg and fedkd KD, both splits, 3 seeds, best round) is the sweep file `simulations/sweeps/niid-bench.yaml` "
-        "(`python -m simulations.sweep simulations/sweeps/niid-bench.yaml`); it has not been run here yet. One round "
-        "of it (CE-only, 10 clients x 10 local epochs) took 54 s on this 2-core machine, and the student was at "
-        "83.6% after two rounds (seed 0, Dirichlet), so the 12 runs of 50 rounds need about 10 hours here.",
+        "than to `cnn-large`; the runs here are 10 rounds of 1 local epoch. The anchor's own protocol (CE-only "
+        "FedAvg and fedkd KD, both splits, 3 seeds, best round) is `simulations/sweeps/niid-bench.yaml`, 12 runs "
+        "of about 45 minutes each on 2 CPU cores; [anchor.md](anchor.md) keeps the cells measured so far, "
+        "against the published band, and the command for each cell still to run.",
         "",
         "## What this shows",
         "",

@@ -1,0 +1,224 @@
+"""Flower's niid-bench anchor on Fashion-MNIST, measured a few cells at a time: ``docs/anchor.{json,md}``.
+
+The protocol (``simulations/sweeps/niid-bench.yaml``) is 12 runs of 50 rounds x 10 local
+epochs, about 10 hours on 2 CPU cores: more than one sitting. So the page keeps every
+finished cell it has seen. It reads the finished runs under
+``results/sweeps/niid-bench/runs``, adds them to ``docs/anchor.json`` (a cell measured on
+another day or machine stays there as long as the sweep file still resolves it to the
+same config; one whose config changed is dropped, and said so), and writes
+``docs/anchor.md``: each row's best-round accuracy over the seeds measured so far beside
+the published band, and the command for every cell still to run. Run::
+
+    python -m simulations.sweep simulations/sweeps/niid-bench.yaml --settings iid --rows "fedkd KD" --seeds 2
+    python -m pages.anchor_page
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fedkd.io import write_atomic
+from pages.paths import DOCS, ROOT
+from simulations.flower_run import resolved_config
+from simulations.reuse import finished_run
+from simulations.sweep import placed, run_metric
+from simulations.sweep_spec import PATH_KEYS, Cell, SweepSpec, load_spec
+
+SWEEP_FILE = ROOT / "simulations" / "sweeps" / "niid-bench.yaml"
+RUNS = ROOT / "results" / "sweeps" / "niid-bench" / "runs"
+PUBLISHED_SPREAD = {"dirichlet": 0.0029, "iid": 0.0045}
+"""The ± of the published FedAvg accuracy over 3 seeds (Flower Baselines, niid-bench README); its mean is
+the setting's ``target`` in the sweep file."""
+SHOWN_ROUNDS = (1, 5, 10, 20, 30, 40, 50)
+
+
+def protocol_digest(cell: Cell) -> str:
+    """A digest of the config the cell resolves to, less where it runs and where its files are.
+
+    Paths are left out so that a cell measured in one checkout counts in another.
+    """
+    resolved = resolved_config(cell.values).to_dict()
+    for key in ("output-dir", "run-name", *PATH_KEYS):
+        resolved.pop(key, None)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def machine() -> str:
+    """Where a cell was measured, in words: cores, processor and the GPU if any."""
+    import torch
+
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}){gpu}"
+
+
+def cell_record(cell: Cell, rounds: Sequence[dict[str, Any]], *, metric: str, measured: str,
+                where: str) -> dict[str, Any]:
+    """What the page keeps of one finished cell: its identity, best and final accuracy, and curve."""
+    curve = [None if r.get(metric) is None else float(r[metric]) for r in rounds]
+    best = run_metric(rounds, metric, "best")
+    return {"setting": cell.setting, "row": cell.row, "seed": cell.seed, "digest": protocol_digest(cell),
+            "best": best, "best_round": curve.index(best), "final": run_metric(rounds, metric),
+            "curve": curve, "seconds": round(sum(float(r.get("round_seconds") or 0.0) for r in rounds)),
+            "measured": measured, "machine": where}
+
+
+def collect(spec: SweepSpec, runs: Path, *, measured: str, where: str) -> list[dict[str, Any]]:
+    """A record for every cell of ``spec`` with a finished run under ``runs``."""
+    found = []
+    for cell in spec.cells():
+        rounds = finished_run(placed(cell.values, runs))
+        if rounds is not None:
+            found.append(cell_record(cell, rounds, metric=spec.metric, measured=measured, where=where))
+    return found
+
+
+def merge(spec: SweepSpec, kept: Sequence[dict[str, Any]],
+          found: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The records to keep, in the sweep's cell order, and those dropped as no longer the protocol.
+
+    A cell found now replaces its earlier record; an earlier record stays when its cell
+    still resolves to the config it was measured with.
+    """
+    current = {protocol_digest(c): (c.setting, c.row, c.seed) for c in spec.cells()}
+    by_cell: dict[tuple[str, str, int], dict[str, Any]] = {}
+    dropped = []
+    for record in [*kept, *found]:
+        cell = current.get(record["digest"])
+        if cell is None or cell != (record["setting"], record["row"], record["seed"]):
+            dropped.append(record)
+        else:
+            by_cell[cell] = record
+    order = list(current.values())
+    return sorted(by_cell.values(), key=lambda r: order.index((r["setting"], r["row"], r["seed"]))), dropped
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def verdict(values: Sequence[float], target: float, spread: float, seeds: int) -> str:
+    """How a row's mean stands against the published band, and whether all its seeds are in."""
+    mean = statistics.mean(values)
+    if abs(mean - target) <= spread:
+        where = "within the band"
+    else:
+        where = f"{100 * abs(mean - target):.2f} points {'above' if mean > target else 'below'} the band's centre"
+    return where if len(values) == seeds else f"{where} (provisional: {len(values)} of {seeds} seeds)"
+
+
+def _command(cell: Cell) -> str:
+    return (f'python -m simulations.sweep simulations/sweeps/niid-bench.yaml --settings {cell.setting} '
+            f'--rows "{cell.row}" --seeds {cell.seed}')
+
+
+def setting_lines(spec: SweepSpec, setting: str, records: Sequence[dict[str, Any]]) -> list[str]:
+    """One setting's table: each row's best-round accuracy over the seeds measured, against the anchor."""
+    info = spec.settings[setting]
+    target, spread = info.target, PUBLISHED_SPREAD[setting]
+    rows = [r for r in spec.row_table() if info.runs(r)]
+    seeds = len(spec.seeds)
+    out = [f"## {info.label}", "",
+           f"Published FedAvg: {_percent(target or 0)} ± {100 * spread:.2f} (best round, 3 seeds).", "",
+           "| row | seeds measured | best-round accuracy, mean | seed spread | against the published FedAvg |",
+           "|---|---|---|---|---|"]
+    by_row = {row: [r for r in records if r["setting"] == setting and r["row"] == row] for row in rows}
+    for row, measured in by_row.items():
+        values = [r["best"] for r in measured]
+        if not values:
+            out.append(f"| {row} | 0 of {seeds} | not measured yet | | |")
+            continue
+        listed = ", ".join(str(r["seed"]) for r in measured)
+        out.append(f"| {row} | {len(values)} of {seeds} ({listed}) | {_percent(statistics.mean(values))} | "
+                   f"{_percent(min(values))} to {_percent(max(values))} | "
+                   f"{verdict(values, target or 0.0, spread, seeds)} |")
+    baseline = by_row.get(spec.baseline_row(), [])
+    for row, measured in by_row.items():
+        shared = {r["seed"]: r["best"] for r in baseline}
+        deltas = [r["best"] - shared[r["seed"]] for r in measured if r["seed"] in shared]
+        if row != spec.baseline_row() and deltas:
+            out += ["", f"{row} against {spec.baseline_row()}, paired by seed over {len(deltas)} seeds: "
+                        f"{100 * statistics.mean(deltas):+.2f} points ({100 * min(deltas):+.2f} to "
+                        f"{100 * max(deltas):+.2f})."]
+    return out + [""]
+
+
+def curve_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Each measured cell's accuracy at a few rounds, where it peaked, and where and how long it ran."""
+    head = " | ".join(f"round {r}" for r in SHOWN_ROUNDS)
+    out = [f"| cell | seed | {head} | best (round) | measured |", "|---|---|" + "---|" * len(SHOWN_ROUNDS) + "---|---|"]
+    for r in records:
+        shown = " | ".join("" if n >= len(r["curve"]) or r["curve"][n] is None else _percent(r["curve"][n])
+                           for n in SHOWN_ROUNDS)
+        out.append(f"| {r['setting']} / {r['row']} | {r['seed']} | {shown} | {_percent(r['best'])} "
+                   f"({r['best_round']}) | {r['measured']}, {r['machine']}, {r['seconds'] / 60:.0f} min |")
+    return out
+
+
+def render(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> str:
+    """The whole page."""
+    cells = spec.cells()
+    done = {(r["setting"], r["row"], r["seed"]) for r in records}
+    missing = [c for c in cells if (c.setting, c.row, c.seed) not in done]
+    out = [
+        "# Flower's niid-bench anchor on Fashion-MNIST",
+        "",
+        "Generated by `python -m pages.anchor_page` from `docs/anchor.json`, which keeps every cell of "
+        "`simulations/sweeps/niid-bench.yaml` measured so far, on whichever day and machine (each row below says "
+        "which); a cell counts only while the sweep file still resolves it to the config it ran with.",
+        "",
+        "The protocol is Flower Baselines' niid-bench (after Li et al., *Federated Learning on Non-IID Data "
+        "Silos*, ICDE 2022): Fashion-MNIST over 10 clients, 50 rounds of 10 local epochs, SGD learning rate 0.01, "
+        "momentum 0.9, batch 64, every client in every round, accuracy on the 10,000-image test set after every "
+        "round and the best over the rounds reported, 3 seeds. One difference: the model is fedkd's `cnn-small` "
+        "(2 conv layers of 8 and 16 channels, one hidden layer of 64), where niid-bench's CNN has 6 and 16 "
+        "channels and hidden layers of 120 and 84; `cnn-small` is fedkd's student everywhere, and the point is "
+        "the student's accuracy. The CE-only row is FedAvg of that student; the fedkd row distils the same "
+        "student from each site's private `cnn-large` teacher, trained on the site's shard, nothing else "
+        "changed.",
+        "",
+        f"{len(records)} of {len(cells)} cells measured.",
+        "",
+    ]
+    for setting in spec.settings:
+        out += setting_lines(spec, setting, records)
+    if records:
+        out += ["## Each measured cell", "", *curve_lines(records), ""]
+    if missing:
+        out += ["## Still to run", "",
+                "Each is one command (on 2 CPU cores about 45 minutes); then `python -m pages.anchor_page`.", ""]
+        out += [f"    {_command(c)}" for c in missing] + [""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Add the finished runs to ``docs/anchor.json``; rewrite it and ``docs/anchor.md``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=RUNS, help="where the sweep's runs are (default: its own)")
+    parser.add_argument("--docs", type=Path, default=DOCS)
+    args = parser.parse_args(argv)
+    spec = load_spec(SWEEP_FILE)
+    stored = args.docs / "anchor.json"
+    kept = json.loads(stored.read_text())["cells"] if stored.is_file() else []
+    found = collect(spec, args.runs, measured=datetime.date.today().isoformat(), where=machine())
+    records, dropped = merge(spec, kept, found)
+    for record in dropped:
+        print(f"dropped {record['setting']} / {record['row']} seed {record['seed']} ({record['measured']}): "
+              "the sweep file no longer resolves that cell to the config it ran with")
+    document = {"sweep": str(SWEEP_FILE.relative_to(ROOT)), "metric": spec.metric, "cells": records}
+    write_atomic(stored, (json.dumps(document, indent=1) + "\n").encode())
+    write_atomic(args.docs / "anchor.md", render(spec, records).encode())
+    print(f"found {len(found)} finished cells; {len(records)} of {len(spec.cells())} kept in {stored}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
