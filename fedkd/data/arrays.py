@@ -68,8 +68,24 @@ class ArrayDataset:
         return digest.hexdigest()
 
 
+class InputShapes:
+    """The input shapes of anything holding a ``train`` split: a dataset's splits, a site's data."""
+
+    train: ArrayDataset
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input."""
+        return tuple(self.train.x.shape[1:])
+
+    @property
+    def teacher_input_shape(self) -> tuple[int, ...]:
+        """Shape of one input of the teacher view (``input_shape`` without one)."""
+        return tuple(self.train.teacher_view().x.shape[1:])
+
+
 @dataclass(frozen=True)
-class DatasetSplits:
+class DatasetSplits(InputShapes):
     """A dataset's official train and test splits.
 
     Attributes
@@ -86,16 +102,6 @@ class DatasetSplits:
     train: ArrayDataset
     test: ArrayDataset
     num_classes: int
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one input."""
-        return tuple(self.train.x.shape[1:])
-
-    @property
-    def teacher_input_shape(self) -> tuple[int, ...]:
-        """Shape of one input of the teacher view (``input_shape`` without one)."""
-        return tuple(self.train.teacher_view().x.shape[1:])
 
 
 def as_tensors(data: ArrayDataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

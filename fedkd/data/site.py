@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from fedkd.data.arrays import ArrayDataset
+from fedkd.data.arrays import ArrayDataset, InputShapes
 from fedkd.data.npz import read_npz
 from fedkd.finite import require_finite
 from fedkd.limits import DEFAULT_MAX_DATA_BYTES
 
 
 @dataclass(frozen=True)
-class SiteData:
+class SiteData(InputShapes):
     """The data one site holds.
 
     Attributes
@@ -36,16 +36,6 @@ class SiteData:
     train: ArrayDataset
     test: ArrayDataset
     num_classes: int
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one input."""
-        return tuple(self.train.x.shape[1:])
-
-    @property
-    def teacher_input_shape(self) -> tuple[int, ...]:
-        """Shape of one input of the teacher view (``input_shape`` without one)."""
-        return tuple(self.train.teacher_view().x.shape[1:])
 
 
 def split_shard(
