@@ -1,7 +1,9 @@
-"""The README stays short, its layout table is the tree, its links resolve and its commands exist."""
+"""The README stays short, its layout table is the tree, its links resolve, its commands exist, its figures are
+the generated pages'."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -44,3 +46,25 @@ def test_readme_site_kit_commands_are_the_deployment_recipes_which_the_e2e_test_
     recipe = (ROOT / "docs" / "deployment.md").read_text().splitlines()
     commands = [line.split("  #")[0].rstrip() for line in README.splitlines() if line.startswith("fedkd ")]
     assert commands and all(any(step.startswith(c) for step in recipe) for c in commands)
+
+
+def test_readme_default_case_figures_are_the_generated_pages() -> None:
+    summary = json.loads((ROOT / "docs" / "default-case.json").read_text())["summary"]
+    student, ce_only = summary["fedkd global student"], summary["CE-only FedAvg student"]
+    teacher = summary["mean local teacher"]["mean"]
+
+    expected = (f"ends at {100 * student['mean']:.1f}% ± {100 * student['std']:.1f} over seeds 0-2, against "
+                f"{100 * ce_only['mean']:.1f}% ± {100 * ce_only['std']:.1f} for CE-only FedAvg of the same config, "
+                f"with the\nsites' own teachers at {100 * teacher:.1f}%")
+    assert expected in README
+
+
+def test_readme_tuned_privacy_gaps_are_the_generated_pages() -> None:
+    from pages.privacy_page import _gap
+
+    tuned = json.loads((ROOT / "docs" / "privacy-tuned.json").read_text())["datasets"]
+    gaps = {name: _gap(part["after"], "8.0") for name, part in tuned.items() if "after" in part}
+
+    found = re.search(r"no DP at epsilon 8: ([+-][\d.]+) points on MNIST-1D, ([+-][\d.]+) on Fashion-MNIST", README)
+    assert found is not None, "the README's tuned-DP sentence is missing"
+    assert found.groups() == (f"{gaps['MNIST-1D']:+.1f}", f"{gaps['Fashion-MNIST']:+.1f}")
