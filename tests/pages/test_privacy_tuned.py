@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pages.privacy_page import TUNED_SECTION, rewrite_tuned, tuned_data, tuned_lines
+from pages.privacy_page import TUNED_SECTION, missed_target_lines, rewrite_tuned, tuned_data, tuned_lines
 
 
 def _sweep(root: Path, name: str, values: dict[str, dict[str, float]]) -> None:
@@ -90,3 +90,16 @@ def test_tuned_data_keeps_a_stage_measured_elsewhere_when_its_sweeps_have_no_run
 
     assert data["datasets"]["Fashion-MNIST"]["after"] == measured_after
     assert data["datasets"]["MNIST-1D"]["after"]["no_dp"] == {"0": 0.56, "1": 0.46}  # runs here win
+
+
+def test_missed_target_lines_say_by_how_much_and_give_each_seeds_gap(sweeps: Path) -> None:
+    data = tuned_data(sweeps, None, specs=sweeps / "no-sweep-files")
+    after = data["datasets"]["MNIST-1D"]["after"]
+    after["epsilon"]["8.0"] = {"0": 0.50, "1": 0.44}  # gaps 6 and 2 points: mean 4, one over the 3-point target
+
+    lines = missed_target_lines(data)
+
+    assert lines == ["", "MNIST-1D misses the epsilon-8 target by 1.0 points on the mean of 2 seeds; seed by seed "
+                         "the gap is seed 0 +6.0, seed 1 +2.0."]
+    after["epsilon"]["8.0"] = {"0": 0.53, "1": 0.44}
+    assert missed_target_lines(data) == []
