@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -28,10 +27,9 @@ from typing import Any
 
 from fedkd.io import write_atomic
 from pages.paths import DOCS, ROOT
-from simulations.flower_run import resolved_config
 from simulations.reuse import finished_run
 from simulations.sweep import placed, run_metric
-from simulations.sweep_spec import PATH_KEYS, Cell, SweepSpec, load_spec
+from simulations.sweep_spec import PATH_KEYS, Cell, SweepSpec, config_digest, load_spec
 
 SWEEP_FILE = ROOT / "simulations" / "sweeps" / "niid-bench.yaml"
 RUNS = ROOT / "results" / "sweeps" / "niid-bench" / "runs"
@@ -46,10 +44,7 @@ def protocol_digest(cell: Cell) -> str:
 
     Paths are left out so that a cell measured in one checkout counts in another.
     """
-    resolved = resolved_config(cell.values).to_dict()
-    for key in ("output-dir", "run-name", *PATH_KEYS):
-        resolved.pop(key, None)
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return config_digest(cell.values, leave_out=PATH_KEYS)
 
 
 def machine() -> str:

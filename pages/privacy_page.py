@@ -261,13 +261,16 @@ def _spread(seeds: dict[str, float]) -> str:
     return f"{100 * _mean(seeds):.1f}% ({100 * min(values):.1f} to {100 * max(values):.1f}, {len(values)})"
 
 
+def _seed_gaps(stage: dict[str, Any], epsilon: str) -> dict[str, float]:
+    """No-DP minus DP accuracy in points, per seed both ran."""
+    dp = stage["epsilon"].get(epsilon, {})
+    return {s: 100 * (stage["no_dp"][s] - dp[s]) for s in sorted(set(dp) & set(stage["no_dp"]))}
+
+
 def _gap(stage: dict[str, Any], epsilon: str) -> float | None:
     """No-DP minus DP accuracy in points, paired over the seeds both ran."""
-    dp = stage["epsilon"].get(epsilon, {})
-    shared = sorted(set(dp) & set(stage["no_dp"]))
-    if not shared:
-        return None
-    return 100 * statistics.fmean(stage["no_dp"][s] - dp[s] for s in shared)
+    gaps = _seed_gaps(stage, epsilon)
+    return statistics.fmean(gaps.values()) if gaps else None
 
 
 def missed_target_lines(tuned: dict[str, Any]) -> list[str]:
@@ -279,9 +282,8 @@ def missed_target_lines(tuned: dict[str, Any]) -> list[str]:
             gap = None if after is None else _gap(after, f"{epsilon:.1f}")
             if gap is None or gap <= target:
                 continue
-            dp = after["epsilon"][f"{epsilon:.1f}"]
-            seeds = sorted(set(dp) & set(after["no_dp"]))
-            each = ", ".join(f"seed {s} {100 * (after['no_dp'][s] - dp[s]):+.1f}" for s in seeds)
+            seeds = _seed_gaps(after, f"{epsilon:.1f}")
+            each = ", ".join(f"seed {s} {g:+.1f}" for s, g in seeds.items())
             out += ["", f"{dataset} misses the epsilon-{epsilon:g} target by {gap - target:.1f} points on the mean "
                     f"of {len(seeds)} seeds; seed by seed the gap is {each}."]
     return out
