@@ -60,10 +60,10 @@ def test_readme_default_case_figures_are_the_generated_pages() -> None:
 
 
 def test_readme_tuned_privacy_gaps_are_the_generated_pages() -> None:
-    from pages.privacy_page import _gap
+    from pages.privacy_tuned import gap_points
 
     tuned = json.loads((ROOT / "docs" / "privacy-tuned.json").read_text())["datasets"]
-    gaps = {name: _gap(part["after"], "8.0") for name, part in tuned.items() if "after" in part}
+    gaps = {name: gap_points(part["after"], "8.0") for name, part in tuned.items() if "after" in part}
 
     found = re.search(r"no DP at epsilon 8: ([+-][\d.]+) points on MNIST-1D, ([+-][\d.]+) on Fashion-MNIST", README)
     assert found is not None, "the README's tuned-DP sentence is missing"

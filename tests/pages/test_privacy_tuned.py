@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pages.privacy_page import TUNED_SECTION, missed_target_lines, rewrite_tuned, tuned_data, tuned_lines
+from pages.privacy_tuned import TUNED_SECTION, missed_target_lines, rewrite_tuned, tuned_data, tuned_lines
 
 
 def _sweep(root: Path, name: str, values: dict[str, dict[str, float]]) -> None:
