@@ -66,13 +66,24 @@ def cell_record(cell: Cell, rounds: Sequence[dict[str, Any]], *, metric: str, me
             "measured": measured, "machine": where}
 
 
-def collect(spec: SweepSpec, runs: Path, *, measured: str, where: str) -> list[dict[str, Any]]:
-    """A record for every cell of ``spec`` with a finished run under ``runs``."""
+def finished_on(values: dict[str, Any]) -> str:
+    """The day a placed run's results were last written (ISO date), which a later page build does not move."""
+    results = Path(values["output-dir"]) / values["run-name"] / "results.json"
+    return datetime.date.fromtimestamp(results.stat().st_mtime).isoformat()
+
+
+def collect(spec: SweepSpec, runs: Path, *, where: str, measured: str | None = None) -> list[dict[str, Any]]:
+    """A record for every cell of ``spec`` with a finished run under ``runs``.
+
+    ``measured`` dates every record; by default each is dated by the day its run finished.
+    """
     found = []
     for cell in spec.cells():
-        rounds = finished_run(placed(cell.values, runs))
+        values = placed(cell.values, runs)
+        rounds = finished_run(values)
         if rounds is not None:
-            found.append(cell_record(cell, rounds, metric=spec.metric, measured=measured, where=where))
+            found.append(cell_record(cell, rounds, metric=spec.metric, measured=measured or finished_on(values),
+                                     where=where))
     return found
 
 
@@ -158,6 +169,17 @@ def curve_lines(records: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
+def cost_words(records: Sequence[dict[str, Any]]) -> str:
+    """What a cell has cost so far, per row and machine, from the measured cells' own round times."""
+    if not records:
+        return "not timed yet; one CE-only round took 54 s on 2 CPU cores, so about 45 minutes a cell there"
+    spent: dict[tuple[str, str], list[float]] = {}
+    for r in records:
+        spent.setdefault((r["row"], r["machine"]), []).append(r["seconds"] / 60)
+    return "; ".join(f"{row}: {statistics.mean(minutes):.0f} minutes a cell on {where}"
+                     for (row, where), minutes in spent.items())
+
+
 def render(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> str:
     """The whole page."""
     cells = spec.cells()
@@ -188,8 +210,8 @@ def render(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> str:
     if records:
         out += ["## Each measured cell", "", *curve_lines(records), ""]
     if missing:
-        out += ["## Still to run", "",
-                "Each is one command (on 2 CPU cores about 45 minutes); then `python -m pages.anchor_page`.", ""]
+        out += ["## Still to run", "", f"Each is one command ({cost_words(records)}); then "
+                "`python -m pages.anchor_page`.", ""]
         out += [f"    {_command(c)}" for c in missing] + [""]
     return "\n".join(out)
 
@@ -203,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = load_spec(SWEEP_FILE)
     stored = args.docs / "anchor.json"
     kept = json.loads(stored.read_text())["cells"] if stored.is_file() else []
-    found = collect(spec, args.runs, measured=datetime.date.today().isoformat(), where=machine())
+    found = collect(spec, args.runs, where=machine())
     records, dropped = merge(spec, kept, found)
     for record in dropped:
         print(f"dropped {record['setting']} / {record['row']} seed {record['seed']} ({record['measured']}): "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -108,13 +110,20 @@ def test_main_adds_found_cells_to_the_stored_ones_and_writes_both_files(tmp_path
     docs, runs = tmp_path / "docs", tmp_path / "runs"
     docs.mkdir()
     (docs / "anchor.json").write_text(json.dumps({"cells": [_record("iid", "fedkd KD", 2, 0.9)]}))
-    _finish(placed(_cell("iid", "CE-only FedAvg", 2).values, runs), [0.1] * 50 + [0.89])
+    values = placed(_cell("iid", "CE-only FedAvg", 2).values, runs)
+    _finish(values, [0.1] * 50 + [0.89])
+    finished = datetime.datetime(2026, 3, 4, 12, 0).timestamp()  # the run finished on an earlier day than today
+    os.utime(Path(values["output-dir"]) / values["run-name"] / "results.json", (finished, finished))
 
     assert anchor_page.main(["--runs", str(runs), "--docs", str(docs)]) == 0
 
     stored = json.loads((docs / "anchor.json").read_text())["cells"]
-    assert [(r["row"], r["seed"]) for r in stored] == [("CE-only FedAvg", 2), ("fedkd KD", 2)]
-    assert "2 of 12 cells measured." in (docs / "anchor.md").read_text()
+    assert [(r["row"], r["seed"], r["measured"]) for r in stored] == [
+        ("CE-only FedAvg", 2, "2026-03-04"), ("fedkd KD", 2, "2026-01-01")]
+    page = (docs / "anchor.md").read_text()
+    assert "2 of 12 cells measured." in page
+    # The cost of a cell still to run is the measured cells' own: 51 rounds of 60 s, and the stored record's.
+    assert f"CE-only FedAvg: 51 minutes a cell on {anchor_page.machine()}" in page
 
 
 def test_shipped_anchor_json_holds_only_cells_of_todays_sweep_file() -> None:
