@@ -6,6 +6,7 @@ shared across sites, so each site may pick a different teacher architecture.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -67,8 +68,10 @@ class ConvBase1d(nn.Module):
 class ConvNet2d(nn.Module):
     """Two 5x5 convolutions with max pooling, then two fully connected layers.
 
-    ``width=(32, 64), hidden=512`` is the 2-conv CNN of McMahan et al. (2017) used
-    by Flower's non-IID Fashion-MNIST benchmark; narrower widths give a small student.
+    ``width=(32, 64), hidden=512`` is the 2-conv CNN of McMahan et al. (2017); narrower
+    widths give a small student. ``width=(6, 16), hidden=(120, 84), padding=0`` is the CNN
+    of Flower Baselines' niid-bench on (Fashion-)MNIST (LeNet-5's shape): ``hidden`` may
+    list several fully connected layers.
     ``groups > 0`` adds GroupNorm (Wu & He, 2018) after each convolution and ``activation=nn.Tanh``
     bounds the activations: the variant that suits DP-SGD (no batch statistics, which per-sample
     clipping cannot bound; tempered sigmoids, Papernot et al., 2021).
@@ -79,9 +82,10 @@ class ConvNet2d(nn.Module):
         input_shape: tuple[int, ...],
         num_classes: int,
         width: tuple[int, int] = (32, 64),
-        hidden: int = 512,
+        hidden: int | tuple[int, ...] = 512,
         activation: type[nn.Module] = nn.ReLU,
         groups: int = 0,
+        padding: int = 2,
     ):
         super().__init__()
         if len(input_shape) != 2:
@@ -89,14 +93,16 @@ class ConvNet2d(nn.Module):
 
         def block(channels_in: int, channels_out: int) -> list[nn.Module]:
             norm = [nn.GroupNorm(groups, channels_out)] if groups else []  # none at all: the keys stay as they were
-            return [nn.Conv2d(channels_in, channels_out, 5, padding=2), *norm, activation(), nn.MaxPool2d(2)]
+            return [nn.Conv2d(channels_in, channels_out, 5, padding=padding), *norm, activation(), nn.MaxPool2d(2)]
 
         self.features = nn.Sequential(*block(1, width[0]), *block(width[0], width[1]), nn.Flatten())
         with torch.no_grad():
             flat = self.features(torch.zeros(1, 1, *input_shape)).shape[1]
-        self.classifier = nn.Sequential(
-            nn.Linear(flat, hidden), activation(), nn.Linear(hidden, num_classes)
-        )
+        sizes = (flat, *((hidden,) if isinstance(hidden, int) else hidden))
+        layers: list[nn.Module] = []
+        for size_in, size_out in itertools.pairwise(sizes):
+            layers += [nn.Linear(size_in, size_out), activation()]
+        self.classifier = nn.Sequential(*layers, nn.Linear(sizes[-1], num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.classifier(self.features(x.unsqueeze(1)))
@@ -125,6 +131,10 @@ def _cnn_small_gn_tanh(shape: tuple[int, ...], classes: int) -> nn.Module:
 
 def _cnn_large(shape: tuple[int, ...], classes: int) -> nn.Module:
     return ConvNet2d(shape, classes, width=(32, 64), hidden=512)
+
+
+def _cnn_niid_bench(shape: tuple[int, ...], classes: int) -> nn.Module:
+    return ConvNet2d(shape, classes, width=(6, 16), hidden=(120, 84), padding=0)
 
 
 MODELS: dict[str, ModelBuilder] = {}
@@ -160,6 +170,7 @@ register("cnn-small", _cnn_small, input_ranks=(2,))
 register("mlp-tanh", _mlp_tanh, input_ranks=(1, 2))
 register("cnn-small-gn-tanh", _cnn_small_gn_tanh, input_ranks=(2,))
 register("cnn-large", _cnn_large, input_ranks=(2,))
+register("cnn-niid-bench", _cnn_niid_bench, input_ranks=(2,))
 
 
 def build_model(name: str, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:

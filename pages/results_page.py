@@ -178,6 +178,15 @@ def findings(measured: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def anchor_summary(docs: Path = ROOT / "docs") -> str:
+    """The niid-bench anchor's cells measured so far, in one sentence from ``docs/anchor.json``."""
+    from pages import anchor_page
+
+    stored = docs / "anchor.json"
+    records = json.loads(stored.read_text())["cells"] if stored.is_file() else []
+    return "So far: " + anchor_page.summary(anchor_page.load_spec(anchor_page.SWEEP_FILE), records)
+
+
 def extra_sections(docs: Path) -> list[str]:
     """The method table and the privacy table, from their own generators' JSON, when present."""
     from pages import methods_page, privacy_page
@@ -236,10 +245,10 @@ def render(measured: list[dict[str, Any]], seconds: float, command: str, today: 
         "88.09 ± 0.29% with Dirichlet(0.5) and 89.23 ± 0.45% IID, best accuracy over 3 seeds "
         "(Flower Baselines, `niid-bench` README, after Li et al., *Federated "
         "Learning on Non-IID Data Silos*, ICDE 2022). Its CNN is closer to fedkd's `cnn-small` (the student here) "
-        "than to `cnn-large`; the runs here are 10 rounds of 1 local epoch. The anchor's own protocol (CE-only "
-        "FedAvg and fedkd KD, both splits, 3 seeds, best round) is `simulations/sweeps/niid-bench.yaml`, 12 runs "
-        "of about 45 minutes each on 2 CPU cores; [anchor.md](anchor.md) keeps the cells measured so far, "
-        "against the published band, and the command for each cell still to run.",
+        "than to `cnn-large`; the runs here are 10 rounds of 1 local epoch. The anchor's own protocol (niid-bench's "
+        "CNN, CE-only FedAvg of fedkd's student and fedkd KD; both splits, 3 seeds, best round) is "
+        "`simulations/sweeps/niid-bench.yaml`; [anchor.md](anchor.md) keeps the cells measured so far, against "
+        f"the published band, and the command for each cell still to run. {anchor_summary()}",
         "",
         "## What this shows",
         "",

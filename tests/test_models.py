@@ -71,3 +71,17 @@ def test_mlp_tanh_uses_tanh_where_mlp_uses_relu() -> None:
     assert [type(m) for m in bounded.modules()].count(nn.Tanh) == 2
     assert [type(m) for m in plain.modules()].count(nn.ReLU) == 2
     assert list(plain.state_dict()) == list(bounded.state_dict())
+
+
+def test_cnn_niid_bench_has_the_shape_of_niid_bench_cnn_mnist() -> None:
+    # Flower Baselines' niid-bench CNNMnist: 5x5 convolutions of 6 and 16 channels without padding
+    # (28 -> 24 -> 12 -> 8 -> 4), then 256 -> 120 -> 84 -> 10: 44,426 parameters.
+    model = build_model("cnn-niid-bench", input_shape=(28, 28), num_classes=10)
+
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+
+    assert shapes["features.0.weight"] == (6, 1, 5, 5) and shapes["features.3.weight"] == (16, 6, 5, 5)
+    assert [s for n, s in shapes.items() if n.startswith("classifier") and n.endswith("weight")] == [
+        (120, 256), (84, 120), (10, 84)]
+    assert sum(p.numel() for p in model.parameters()) == 44_426
+    assert model(torch.zeros(3, 28, 28)).shape == (3, 10)

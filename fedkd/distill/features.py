@@ -28,6 +28,7 @@ FEATURE_LAYERS: dict[str, str] = {
     "cnn-large": "features.4",
     "mlp-tanh": "net.4",
     "cnn-small-gn-tanh": "features.6",
+    "cnn-niid-bench": "features.4",
 }
 
 

@@ -121,7 +121,7 @@ def test_main_adds_found_cells_to_the_stored_ones_and_writes_both_files(tmp_path
     assert [(r["row"], r["seed"], r["measured"]) for r in stored] == [
         ("CE-only FedAvg", 2, "2026-03-04"), ("fedkd KD", 2, "2026-01-01")]
     page = (docs / "anchor.md").read_text()
-    assert "2 of 12 cells measured." in page
+    assert f"2 of {len(SPEC.cells())} cells measured." in page
     # The cost of a cell still to run is the measured cells' own: 51 rounds of 60 s, and the stored record's.
     assert f"CE-only FedAvg: 51 minutes a cell on {anchor_page.machine()}" in page
 
@@ -135,3 +135,14 @@ def test_shipped_anchor_json_holds_only_cells_of_todays_sweep_file() -> None:
     kept, dropped = merge(SPEC, cells, [])
 
     assert dropped == [] and kept == cells
+
+
+def test_summary_gives_each_measured_rows_mean_and_how_many_seeds() -> None:
+    records = [_record("dirichlet", "CE-only FedAvg", 0, 0.90), _record("dirichlet", "CE-only FedAvg", 1, 0.91),
+               _record("iid", "fedkd KD", 2, 0.92)]
+
+    line = anchor_page.summary(SPEC, records)
+
+    assert line == (f"3 of {len(SPEC.cells())} cells measured; Fashion-MNIST, Dirichlet(0.5): CE-only FedAvg 90.50% "
+                    "(2 of 3 seeds); Fashion-MNIST, IID: fedkd KD 92.00% (1 of 3 seeds).")
+    assert anchor_page.summary(SPEC, []) == f"0 of {len(SPEC.cells())} cells measured."
