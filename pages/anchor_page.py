@@ -60,8 +60,10 @@ def cell_record(cell: Cell, rounds: Sequence[dict[str, Any]], *, metric: str, me
     """What the page keeps of one finished cell: its identity, best and final accuracy, and curve."""
     curve = [None if r.get(metric) is None else float(r[metric]) for r in rounds]
     best = run_metric(rounds, metric, "best")
+    teachers = [float(r["teacher_accuracy_mean"]) for r in rounds if r.get("teacher_accuracy_mean") is not None]
     return {"setting": cell.setting, "row": cell.row, "seed": cell.seed, "digest": protocol_digest(cell),
             "best": best, "best_round": curve.index(best), "final": run_metric(rounds, metric),
+            "teachers": teachers[-1] if teachers else None,
             "curve": curve, "seconds": round(sum(float(r.get("round_seconds") or 0.0) for r in rounds)),
             "measured": measured, "machine": where}
 
@@ -173,14 +175,20 @@ def setting_lines(spec: SweepSpec, setting: str, records: Sequence[dict[str, Any
 
 
 def curve_lines(records: Sequence[dict[str, Any]]) -> list[str]:
-    """Each measured cell's accuracy at a few rounds, where it peaked, and where and how long it ran."""
+    """Each measured cell's accuracy at a few rounds, where it peaked, its sites' teachers, where and how long it ran.
+
+    The teachers' figure is the mean over sites of each site's teacher on its own local test
+    split (the shard's label mix, where a site's teacher is at home), not the global test set.
+    """
     head = " | ".join(f"round {r}" for r in SHOWN_ROUNDS)
-    out = [f"| cell | seed | {head} | best (round) | measured |", "|---|---|" + "---|" * len(SHOWN_ROUNDS) + "---|---|"]
+    out = [f"| cell | seed | {head} | best (round) | teachers (local test) | measured |",
+           "|---|---|" + "---|" * len(SHOWN_ROUNDS) + "---|---|---|"]
     for r in records:
         shown = " | ".join("" if n >= len(r["curve"]) or r["curve"][n] is None else _percent(r["curve"][n])
                            for n in SHOWN_ROUNDS)
+        teachers = "-" if r.get("teachers") is None else _percent(r["teachers"])
         out.append(f"| {r['setting']} / {r['row']} | {r['seed']} | {shown} | {_percent(r['best'])} "
-                   f"({r['best_round']}) | {r['measured']}, {r['machine']}, {r['seconds'] / 60:.0f} min |")
+                   f"({r['best_round']}) | {teachers} | {r['measured']}, {r['machine']}, {r['seconds'] / 60:.0f} min |")
     return out
 
 
@@ -228,7 +236,11 @@ def render(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> str:
     for setting in spec.settings:
         out += setting_lines(spec, setting, records)
     if records:
-        out += ["## Each measured cell", "", *curve_lines(records), ""]
+        out += ["## Each measured cell", "",
+                "Teachers: the mean over sites of each site's private `cnn-large` teacher on the site's own local "
+                "test split (trained on its shard, so strong on its own label mix; a run without a local test "
+                "split has no figure). A teacher that is no better than the federated student teaches it "
+                "little.", "", *curve_lines(records), ""]
     if missing:
         out += ["## Still to run", "", f"Each is one command ({cost_words(records)}); then "
                 "`python -m pages.anchor_page`.", ""]

@@ -45,6 +45,18 @@ def test_cell_record_scores_the_best_round_and_keeps_the_curve() -> None:
     assert record["best"] == pytest.approx(0.88) and record["best_round"] == 1
     assert record["final"] == pytest.approx(0.87)
     assert record["digest"] == protocol_digest(_cell("dirichlet", "CE-only FedAvg", 0))
+    assert record["teachers"] is None  # these rounds report no teachers
+
+
+def test_cell_record_keeps_the_last_teacher_accuracy_reported_and_the_page_shows_it() -> None:
+    rounds = [{"global_accuracy": 0.1}, {"global_accuracy": 0.8, "teacher_accuracy_mean": 0.85},
+              {"global_accuracy": 0.9, "teacher_accuracy_mean": 0.87}, {"global_accuracy": 0.89}]
+
+    record = cell_record(_cell("dirichlet", "fedkd KD", 0), rounds, metric="global_accuracy", measured="d",
+                         where="m")
+
+    assert record["teachers"] == pytest.approx(0.87)
+    assert "| 90.00% (2) | 87.00% | d, m, 0 min |" in render(SPEC, [record])
 
 
 def test_protocol_digest_ignores_where_the_files_are_but_not_the_protocol() -> None:
