@@ -7,7 +7,8 @@ finished cell it has seen. It reads the finished runs under
 another day or machine stays there as long as the sweep file still resolves it to the
 same config; one whose config changed is dropped, and said so), and writes
 ``docs/anchor.md``: each row's best-round accuracy over the seeds measured so far beside
-the published band, and the command for every cell still to run. Run::
+the published band, and the command for every cell still to run. A cheaper screen of the KD
+row's knobs (:mod:`pages.anchor_screen`) has its own section. Run::
 
     python -m simulations.sweep simulations/sweeps/niid-bench.yaml --settings iid --rows "fedkd KD" --seeds 2
     python -m pages.anchor_page
@@ -16,20 +17,17 @@ the published band, and the command for every cell still to run. Run::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fedkd.io import write_atomic
+from pages import anchor_screen
+from pages.measured_cells import collect, machine, merge, sweep_command
 from pages.paths import DOCS, ROOT
-from simulations.reuse import finished_run
-from simulations.sweep import placed, run_metric
-from simulations.sweep_spec import PATH_KEYS, Cell, SweepSpec, config_digest, load_spec
+from simulations.sweep_spec import Cell, SweepSpec, load_spec
 
 SWEEP_FILE = ROOT / "simulations" / "sweeps" / "niid-bench.yaml"
 RUNS = ROOT / "results" / "sweeps" / "niid-bench" / "runs"
@@ -37,76 +35,6 @@ PUBLISHED_SPREAD = {"dirichlet": 0.0029, "iid": 0.0045}
 """The ± of the published FedAvg accuracy over 3 seeds (Flower Baselines, niid-bench README); its mean is
 the setting's ``target`` in the sweep file."""
 SHOWN_ROUNDS = (1, 5, 10, 20, 30, 40, 50)
-
-
-def protocol_digest(cell: Cell) -> str:
-    """A digest of the config the cell resolves to, less where it runs and where its files are.
-
-    Paths are left out so that a cell measured in one checkout counts in another.
-    """
-    return config_digest(cell.values, leave_out=PATH_KEYS)
-
-
-def machine() -> str:
-    """Where a cell was measured, in words: cores, processor and the GPU if any."""
-    import torch
-
-    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}){gpu}"
-
-
-def cell_record(cell: Cell, rounds: Sequence[dict[str, Any]], *, metric: str, measured: str,
-                where: str) -> dict[str, Any]:
-    """What the page keeps of one finished cell: its identity, best and final accuracy, and curve."""
-    curve = [None if r.get(metric) is None else float(r[metric]) for r in rounds]
-    best = run_metric(rounds, metric, "best")
-    teachers = [float(r["teacher_accuracy_mean"]) for r in rounds if r.get("teacher_accuracy_mean") is not None]
-    return {"setting": cell.setting, "row": cell.row, "seed": cell.seed, "digest": protocol_digest(cell),
-            "best": best, "best_round": curve.index(best), "final": run_metric(rounds, metric),
-            "teachers": teachers[-1] if teachers else None,
-            "curve": curve, "seconds": round(sum(float(r.get("round_seconds") or 0.0) for r in rounds)),
-            "measured": measured, "machine": where}
-
-
-def finished_on(values: dict[str, Any]) -> str:
-    """The day a placed run's results were last written (ISO date), which a later page build does not move."""
-    results = Path(values["output-dir"]) / values["run-name"] / "results.json"
-    return datetime.date.fromtimestamp(results.stat().st_mtime).isoformat()
-
-
-def collect(spec: SweepSpec, runs: Path, *, where: str, measured: str | None = None) -> list[dict[str, Any]]:
-    """A record for every cell of ``spec`` with a finished run under ``runs``.
-
-    ``measured`` dates every record; by default each is dated by the day its run finished.
-    """
-    found = []
-    for cell in spec.cells():
-        values = placed(cell.values, runs)
-        rounds = finished_run(values)
-        if rounds is not None:
-            found.append(cell_record(cell, rounds, metric=spec.metric, measured=measured or finished_on(values),
-                                     where=where))
-    return found
-
-
-def merge(spec: SweepSpec, kept: Sequence[dict[str, Any]],
-          found: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The records to keep, in the sweep's cell order, and those dropped as no longer the protocol.
-
-    A cell found now replaces its earlier record; an earlier record stays when its cell
-    still resolves to the config it was measured with.
-    """
-    current = {protocol_digest(c): (c.setting, c.row, c.seed) for c in spec.cells()}
-    by_cell: dict[tuple[str, str, int], dict[str, Any]] = {}
-    dropped = []
-    for record in [*kept, *found]:
-        cell = current.get(record["digest"])
-        if cell is None or cell != (record["setting"], record["row"], record["seed"]):
-            dropped.append(record)
-        else:
-            by_cell[cell] = record
-    order = list(current.values())
-    return sorted(by_cell.values(), key=lambda r: order.index((r["setting"], r["row"], r["seed"]))), dropped
 
 
 def _percent(value: float) -> str:
@@ -139,8 +67,7 @@ def summary(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> str:
 
 
 def _command(cell: Cell) -> str:
-    return (f'python -m simulations.sweep simulations/sweeps/niid-bench.yaml --settings {cell.setting} '
-            f'--rows "{cell.row}" --seeds {cell.seed}')
+    return sweep_command(SWEEP_FILE.relative_to(ROOT), cell)
 
 
 def setting_lines(spec: SweepSpec, setting: str, records: Sequence[dict[str, Any]]) -> list[str]:
@@ -203,8 +130,9 @@ def cost_words(records: Sequence[dict[str, Any]]) -> str:
                      for (row, where), minutes in spent.items())
 
 
-def render(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> str:
-    """The whole page."""
+def render(spec: SweepSpec, records: Sequence[dict[str, Any]],
+           screen: tuple[SweepSpec, Sequence[dict[str, Any]]] | None = None) -> str:
+    """The whole page; with ``screen`` (the screen's sweep and its records), its section too."""
     cells = spec.cells()
     done = {(r["setting"], r["row"], r["seed"]) for r in records}
     missing = [c for c in cells if (c.setting, c.row, c.seed) not in done]
@@ -241,6 +169,8 @@ def render(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> str:
                 "test split (trained on its shard, so strong on its own label mix; a run without a local test "
                 "split has no figure). A teacher that is no better than the federated student teaches it "
                 "little.", "", *curve_lines(records), ""]
+    if screen is not None:
+        out += anchor_screen.screen_lines(*screen)
     if missing:
         out += ["## Still to run", "", f"Each is one command ({cost_words(records)}); then "
                 "`python -m pages.anchor_page`.", ""]
@@ -252,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     """Add the finished runs to ``docs/anchor.json``; rewrite it and ``docs/anchor.md``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=RUNS, help="where the sweep's runs are (default: its own)")
+    parser.add_argument("--screen-runs", type=Path, default=anchor_screen.SCREEN_RUNS,
+                        help="where the screen's runs are (default: its own)")
     parser.add_argument("--docs", type=Path, default=DOCS)
     args = parser.parse_args(argv)
     spec = load_spec(SWEEP_FILE)
@@ -264,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
               "the sweep file no longer resolves that cell to the config it ran with")
     document = {"sweep": str(SWEEP_FILE.relative_to(ROOT)), "metric": spec.metric, "cells": records}
     write_atomic(stored, (json.dumps(document, indent=1) + "\n").encode())
-    write_atomic(args.docs / "anchor.md", render(spec, records).encode())
+    screen = anchor_screen.load_screen()
+    screened = anchor_screen.update(screen, args.docs, args.screen_runs)
+    write_atomic(args.docs / "anchor.md", render(spec, records, (screen, screened)).encode())
     print(f"found {len(found)} finished cells; {len(records)} of {len(spec.cells())} kept in {stored}")
     return 0
 

@@ -181,10 +181,11 @@ def findings(measured: list[dict[str, Any]]) -> list[str]:
 def anchor_summary(docs: Path = ROOT / "docs") -> str:
     """The niid-bench anchor's cells measured so far, in one sentence from ``docs/anchor.json``."""
     from pages import anchor_page
+    from simulations.sweep_spec import load_spec
 
     stored = docs / "anchor.json"
     records = json.loads(stored.read_text())["cells"] if stored.is_file() else []
-    return "So far: " + anchor_page.summary(anchor_page.load_spec(anchor_page.SWEEP_FILE), records)
+    return "So far: " + anchor_page.summary(load_spec(anchor_page.SWEEP_FILE), records)
 
 
 def extra_sections(docs: Path) -> list[str]:

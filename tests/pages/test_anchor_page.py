@@ -13,7 +13,8 @@ import pytest
 
 import simulations.sweep
 from pages import anchor_page
-from pages.anchor_page import SWEEP_FILE, cell_record, collect, merge, protocol_digest, render
+from pages.anchor_page import SWEEP_FILE, render
+from pages.measured_cells import cell_record, collect, machine, merge, protocol_digest
 from simulations.flower_run import resolved_config
 from simulations.sweep import placed
 from simulations.sweep_spec import Cell, load_spec
@@ -127,7 +128,7 @@ def test_main_adds_found_cells_to_the_stored_ones_and_writes_both_files(tmp_path
     finished = datetime.datetime(2026, 3, 4, 12, 0).timestamp()  # the run finished on an earlier day than today
     os.utime(Path(values["output-dir"]) / values["run-name"] / "results.json", (finished, finished))
 
-    assert anchor_page.main(["--runs", str(runs), "--docs", str(docs)]) == 0
+    assert anchor_page.main(["--runs", str(runs), "--docs", str(docs), "--screen-runs", str(tmp_path / "screen")]) == 0
 
     stored = json.loads((docs / "anchor.json").read_text())["cells"]
     assert [(r["row"], r["seed"], r["measured"]) for r in stored] == [
@@ -135,7 +136,7 @@ def test_main_adds_found_cells_to_the_stored_ones_and_writes_both_files(tmp_path
     page = (docs / "anchor.md").read_text()
     assert f"2 of {len(SPEC.cells())} cells measured." in page
     # The cost of a cell still to run is the measured cells' own: 51 rounds of 60 s, and the stored record's.
-    assert f"CE-only FedAvg: 51 minutes a cell on {anchor_page.machine()}" in page
+    assert f"CE-only FedAvg: 51 minutes a cell on {machine()}" in page
 
 
 def test_shipped_anchor_json_holds_only_cells_of_todays_sweep_file() -> None:

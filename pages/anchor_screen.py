@@ -1,0 +1,83 @@
+"""The KD row's knobs, screened cheaply before 50-round anchor cells: a section of ``docs/anchor.md``.
+
+A 50-round cell of the niid-bench anchor costs over an hour on 2 CPU cores, so which
+distillation knob is worth one is asked first of ``simulations/sweeps/niid-bench-screen.yaml``:
+the anchor's protocol for 10 rounds, one setting, one seed. Its finished cells are kept in
+``docs/anchor-screen.json`` the way the anchor keeps its own (:mod:`pages.measured_cells`),
+and :func:`screen_lines` sets each against the screen's CE-only row, same seed. One seed
+ranks knobs; it reports none: a knob that leads here earns anchor cells, 3 seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fedkd.io import write_atomic
+from pages.measured_cells import collect, machine, merge, sweep_command
+from pages.paths import ROOT
+from simulations.sweep_spec import SweepSpec, load_spec
+
+SCREEN_FILE = ROOT / "simulations" / "sweeps" / "niid-bench-screen.yaml"
+SCREEN_RUNS = ROOT / "results" / "sweeps" / "niid-bench-screen" / "runs"
+STORED_NAME = "anchor-screen.json"
+
+
+def load_screen() -> SweepSpec:
+    """The screen's sweep file, parsed."""
+    return load_spec(SCREEN_FILE)
+
+
+def update(spec: SweepSpec, docs: Path, runs: Path) -> list[dict[str, Any]]:
+    """Add the screen's finished runs under ``runs`` to ``docs/anchor-screen.json``; the records kept.
+
+    A stored record whose cell the screen file no longer resolves to the same config is
+    dropped, and said so.
+    """
+    stored = docs / STORED_NAME
+    kept = json.loads(stored.read_text())["cells"] if stored.is_file() else []
+    found = collect(spec, runs, where=machine())
+    records, dropped = merge(spec, kept, found)
+    for record in dropped:
+        print(f"dropped screen cell {record['row']} seed {record['seed']} ({record['measured']}): "
+              "the screen file no longer resolves it to the config it ran with")
+    document = {"sweep": str(SCREEN_FILE.relative_to(ROOT)), "metric": spec.metric, "cells": records}
+    write_atomic(stored, (json.dumps(document, indent=1) + "\n").encode())
+    return records
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def screen_lines(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> list[str]:
+    """The section: each screened row's best and last round, against CE-only on the same seed."""
+    rounds = int(spec.base.get("num-server-rounds", 0))
+    baseline = {r["seed"]: r["best"] for r in records if r["row"] == spec.baseline_row()}
+    out = ["## Screening the KD row", "",
+           f"Which distillation knob, if any, lifts fedkd's student above CE-only FedAvg is asked first of a cheap "
+           f"screen, `{SCREEN_FILE.relative_to(ROOT).as_posix()}`: the protocol above for {rounds} rounds instead "
+           f"of 50 (CE-only FedAvg reaches 89% by round 10), Fashion-MNIST Dirichlet(0.5), seed "
+           f"{', '.join(str(s) for s in spec.seeds)}, every row against {spec.baseline_row()} on the same seed. "
+           "One seed ranks knobs and reports none: a knob that leads here earns anchor cells, 3 seeds. "
+           f"{len(records)} of {len(spec.cells())} screen cells measured.", ""]
+    if records:
+        out += [f"| row | best of {rounds} rounds (round) | round {rounds} | against {spec.baseline_row()}, "
+                "same seed | teachers (local test) | measured |", "|---|---|---|---|---|---|"]
+        for r in records:
+            last = r["curve"][-1]
+            against = "" if r["row"] == spec.baseline_row() or r["seed"] not in baseline else (
+                f"{100 * (r['best'] - baseline[r['seed']]):+.2f} points")
+            teachers = "-" if r.get("teachers") is None else _percent(r["teachers"])
+            out.append(f"| {r['row']} (seed {r['seed']}) | {_percent(r['best'])} ({r['best_round']}) | "
+                       f"{'-' if last is None else _percent(last)} | {against} | {teachers} | "
+                       f"{r['measured']}, {r['machine']}, {r['seconds'] / 60:.0f} min |")
+        out.append("")
+    done = {(r["row"], r["seed"]) for r in records}
+    missing = [c for c in spec.cells() if (c.row, c.seed) not in done]
+    if missing:
+        out += ["Still to screen, one command each:", ""]
+        out += [f"    {sweep_command(SCREEN_FILE.relative_to(ROOT), c)}" for c in missing] + [""]
+    return out
