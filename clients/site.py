@@ -19,6 +19,7 @@ from pathlib import Path
 from fedkd.bounded_cache import BoundedCache, nbytes
 from fedkd.config import FedKDConfig
 from fedkd.data.partitioning import simulated_site
+from fedkd.data.public_pool import federated_splits
 from fedkd.data.registry import DATASETS, load_dataset
 from fedkd.data.site import SiteData, load_site_dir
 from fedkd.device import resolve_device
@@ -78,8 +79,8 @@ def load_site(config: FedKDConfig, node: NodeConfig) -> SiteData:
     ValueError
         If the node config names neither a ``data-dir`` nor a ``partition-id``.
     """
-    key = (config.dataset, config.partitioner, config.dirichlet_alpha, config.classes_per_client,
-           config.local_test_fraction, config.seed, node)
+    key = (config.dataset, config.public_pool_holdout, config.partitioner, config.dirichlet_alpha,
+           config.classes_per_client, config.local_test_fraction, config.seed, node)
     cached = _sites.get(key)
     if cached is not None:
         return cached
@@ -89,8 +90,9 @@ def load_site(config: FedKDConfig, node: NodeConfig) -> SiteData:
                              num_classes=spec.num_classes, teacher_input_shape=spec.teacher_input_shape,
                              max_bytes=node.max_data_bytes)
     elif node.simulated:
-        splits = load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir else None,
-                              cache_dir=cache_dir(config, node))
+        splits = federated_splits(load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir
+                                               else None, cache_dir=cache_dir(config, node)),
+                                  config.public_pool_holdout)
         site = simulated_site(
             splits.train,
             partition_id=int(node.partition_id),  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ import yaml
 from fedkd.compression.registry import COMPRESSIONS
 from fedkd.data.partitioning import PARTITIONERS
 from fedkd.data.proxy import MNIST_DIGITS, PROXY_DATASETS
+from fedkd.data.public_pool import HELD_OUT_POOLS, has_pool
 from fedkd.data.registry import DATASETS
 from fedkd.distill.objective import LOGIT_LOSSES
 from fedkd.distill.schedules import SCHEDULES
@@ -43,6 +44,12 @@ class ConfigError(ValueError):
 
 def _doc(text: str) -> dict[str, str]:
     return {"help": text}
+
+
+def _added_later(text: str) -> dict[str, object]:
+    """Metadata of a key added after runs were recorded by digest, whose default does what those runs did:
+    :meth:`FedKDConfig.digest_dict` leaves it out at its default, so their digests still hold."""
+    return {"help": text, "neutral-default": True}
 
 
 @dataclass(frozen=True)
@@ -125,10 +132,19 @@ class FedKDConfig:
         default=0.0,
         metadata=_doc("Share of each site's train split whose labels are hidden (distillation term only); in [0, 1)."),
     )
+    public_pool_holdout: int = field(
+        default=0,
+        metadata=_added_later(
+            "Fashion-MNIST: hold this many train images (a fixed class-balanced draw, equally many per class, "
+            "the same for every seed) out of the federation as the public pool that teacher-pretraining and "
+            "student-pretrain-samples use; the sites share out the rest. 0: no pool. MNIST-1D's pool is "
+            "generated and needs none."),
+    )
     student_pretrain_samples: int = field(
         default=0,
-        metadata=_doc("Start the global student from CE pretraining on this many fresh public MNIST-1D samples "
-                      "(disjoint from the federation's data; cached); 0 starts from a random init."),
+        metadata=_doc("Start the global student from CE pretraining on this many public samples (MNIST-1D: "
+                      "fresh from the generator; Fashion-MNIST: the first of public-pool-holdout), disjoint from "
+                      "the federation's data, cached; 0 starts from a random init."),
     )
     student_pretrain_epochs: int = field(
         default=15, metadata=_doc("Epochs of the student's public pretraining (with student-pretrain-samples).")
@@ -139,9 +155,10 @@ class FedKDConfig:
     teacher_pretraining: str = field(
         default="public-pool",
         metadata=_doc("Where a site's teacher starts when no teacher-checkpoint is named: public-pool (a teacher "
-                      "pretrained once per machine on fresh public samples disjoint from the federation's data, "
-                      "then fine-tuned on the site's shard; MNIST-1D; other datasets and teacher-dp train on the "
-                      "shard) or none (trained on the shard only, teacher-epochs)."),
+                      "pretrained once per machine on public samples disjoint from the federation's data, "
+                      "then fine-tuned on the site's shard; MNIST-1D, and Fashion-MNIST with public-pool-holdout; "
+                      "other datasets and teacher-dp train on the shard) or none (trained on the shard only, "
+                      "teacher-epochs)."),
     )
     teacher_pretrain_samples: int = field(
         default=20000, metadata=_doc("Samples in the public pool of teacher-pretraining (a multiple of 10).")
@@ -392,6 +409,12 @@ class FedKDConfig:
         """The config as kebab-case keys and plain values."""
         return {to_key(f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
 
+    def digest_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` less the keys added later that hold their neutral default: what a digest of
+        the config is taken over, so that a run recorded before such a key existed keeps its digest."""
+        return {to_key(f.name): getattr(self, f.name) for f in dataclasses.fields(self)
+                if not (f.metadata.get("neutral-default") and getattr(self, f.name) == f.default)}
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, base: FedKDConfig | None = None) -> FedKDConfig:
         """Override ``base`` (default: the defaults) with kebab-case ``values``.
@@ -492,6 +515,26 @@ def _check_finite(c: FedKDConfig) -> None:
             _check(math.isfinite(value), to_key(f.name), value, "must be a finite number (not inf or nan)")
 
 
+def _check_public_pool(c: FedKDConfig) -> None:
+    """A holdout only where a pool is held out; every public sample drawn from a pool the run has."""
+    holdout, k = c.public_pool_holdout, DATASETS[c.dataset].num_classes
+    _check(holdout >= 0, "public-pool-holdout", holdout, "must be >= 0")
+    _check(holdout == 0 or c.dataset in HELD_OUT_POOLS, "public-pool-holdout", holdout,
+           f"only {', '.join(HELD_OUT_POOLS)} holds train images out for a public pool (MNIST-1D's is generated); "
+           f"dataset is {c.dataset}")
+    _check(holdout % k == 0, "public-pool-holdout", holdout, f"must be a multiple of {k} (equally many per class)")
+    samples = c.student_pretrain_samples
+    _check(samples == 0 or has_pool(c.dataset, holdout), "student-pretrain-samples", samples,
+           f"the run has no public pool to pretrain on (dataset {c.dataset}; Fashion-MNIST needs "
+           "public-pool-holdout > 0)")
+    if c.dataset in HELD_OUT_POOLS and holdout > 0:
+        _check(samples <= holdout and samples % k == 0, "student-pretrain-samples", samples,
+               f"draws from the held-out pool: at most public-pool-holdout={holdout}, a multiple of {k}")
+        if c.teacher_pretraining == "public-pool" and not c.teacher_checkpoint:
+            _check(c.teacher_pretrain_samples <= holdout, "teacher-pretrain-samples", c.teacher_pretrain_samples,
+                   f"draws from the held-out pool: at most public-pool-holdout={holdout}")
+
+
 def _validate(c: FedKDConfig) -> None:
     _check_finite(c)
     _check(c.num_server_rounds >= 1, "num-server-rounds", c.num_server_rounds, "must be >= 1")
@@ -526,8 +569,7 @@ def _validate(c: FedKDConfig) -> None:
     _check(not (c.dp_physical_batch_size and c.dp_grad_sample_mode == "ghost"), "dp-physical-batch-size",
            c.dp_physical_batch_size, "needs per-sample gradients (dp-grad-sample-mode hooks or functorch)")
     _check(c.student_pretrain_epochs >= 1, "student-pretrain-epochs", c.student_pretrain_epochs, "must be >= 1")
-    _check(c.student_pretrain_samples == 0 or c.dataset == "mnist1d", "student-pretrain-samples",
-           c.student_pretrain_samples, f"a public pretraining pool exists for mnist1d only, dataset is {c.dataset}")
+    _check_public_pool(c)
     for key, kind in (("kd-temperature-schedule", c.kd_temperature_schedule),
                       ("kd-alpha-schedule", c.kd_alpha_schedule)):
         _check(kind in SCHEDULES, key, kind, "choose one of " + ", ".join(SCHEDULES))

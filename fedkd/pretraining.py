@@ -9,6 +9,8 @@ data, which each site then fine-tunes on its private shard at first use
 The pool of MNIST-1D is the official generator run with another seed
 (:func:`fedkd.data.mnist1d.make_mnist1d_corpus`, seed 20200; the federation's data is
 the official seed 42), so the samples are fresh draws, disjoint from the federation's.
+Fashion-MNIST has a pool only in a run that holds some train images out of the
+federation (``public-pool-holdout``, :mod:`fedkd.data.public_pool`).
 The pretrained teacher is cached under ``cache_dir / "pretrained"``, keyed by its whole
 recipe (:func:`pretrain_key`), and never depends on a run's seed or on any site's data:
 a machine pretrains it once and every run and site reuses it.
@@ -19,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import torch
 from fedkd.checkpoint import CheckpointError, load_model, save_model
 from fedkd.config import FedKDConfig
 from fedkd.data.arrays import ArrayDataset
-from fedkd.data.mnist1d import CORPUS_SEED, make_mnist1d_corpus
+from fedkd.data.public_pool import has_pool, pool_seed, public_samples
 from fedkd.data.registry import load_dataset
 from fedkd.distill.objective import CE_ONLY
 from fedkd.distill.training import OptimizerSettings, distill
@@ -40,12 +41,6 @@ logger = logging.getLogger(__name__)
 
 PRETRAINING_VERSION = 1
 """Bump when the pretraining code changes what a recipe produces."""
-
-PUBLIC_POOLS: dict[str, tuple[int, Callable[[int, int], ArrayDataset]]] = {
-    "mnist1d": (CORPUS_SEED, lambda samples, seed: make_mnist1d_corpus(samples, seed=seed)),
-}
-"""Datasets with a public pool: the pool's generator seed and ``(samples, seed) -> pool`` (teacher view)."""
-
 
 @dataclass(frozen=True)
 class PretrainRecipe:
@@ -68,18 +63,19 @@ def pretrain_recipe(config: FedKDConfig, *, architecture: str | None = None) -> 
 
     ``architecture`` overrides the run's ``teacher`` (a site's ``teacher-architecture``).
 
-    ``None`` when ``teacher-pretraining`` is ``none``, when the dataset has no public pool,
+    ``None`` when ``teacher-pretraining`` is ``none``, when the run has no public pool
+    (:func:`fedkd.data.public_pool.has_pool`: Fashion-MNIST without a ``public-pool-holdout``),
     for ``task=causal-lm`` (its teachers are language models) and under ``teacher-dp``
     (a DP teacher is trained on the shard from scratch, under DP-SGD).
     """
-    if (config.teacher_pretraining != "public-pool" or config.dataset not in PUBLIC_POOLS
+    if (config.teacher_pretraining != "public-pool" or not has_pool(config.dataset, config.public_pool_holdout)
             or config.task != "classification" or config.teacher_dp):
         return None
     return PretrainRecipe(
         dataset=config.dataset,
         architecture=architecture or config.teacher,
         samples=config.teacher_pretrain_samples,
-        pool_seed=PUBLIC_POOLS[config.dataset][0],
+        pool_seed=pool_seed(config.dataset),
         epochs=config.teacher_pretrain_epochs,
         learning_rate=config.teacher_learning_rate,
         momentum=config.momentum,
@@ -98,17 +94,15 @@ def pretrained_path(recipe: PretrainRecipe, cache_dir: Path) -> Path:
     return cache_dir / "pretrained" / f"{recipe.dataset}-{recipe.architecture}-{pretrain_key(recipe)}.safetensors"
 
 
-def public_pool(recipe: PretrainRecipe) -> ArrayDataset:
-    """The recipe's public pool, in the teacher view.
+def public_pool(recipe: PretrainRecipe, cache_dir: Path) -> ArrayDataset:
+    """The recipe's public pool, in the teacher view (a held-out pool is read from the dataset in ``cache_dir``).
 
     Raises
     ------
     ValueError
         If the dataset has no public pool.
     """
-    if recipe.dataset not in PUBLIC_POOLS:
-        raise ValueError(f"dataset {recipe.dataset!r} has no public pool; pools exist for {', '.join(PUBLIC_POOLS)}")
-    return PUBLIC_POOLS[recipe.dataset][1](recipe.samples, recipe.pool_seed)
+    return public_samples(recipe.dataset, recipe.samples, cache_dir=cache_dir)
 
 
 def cached_pretrained(recipe: PretrainRecipe, cache_dir: Path) -> dict[str, object] | None:
@@ -137,7 +131,7 @@ def pretrain_teacher(recipe: PretrainRecipe, *, cache_dir: Path, device: torch.d
     path = pretrained_path(recipe, cache_dir)
     if cached_pretrained(recipe, cache_dir) is not None:
         return path
-    pool = public_pool(recipe)
+    pool = public_pool(recipe, cache_dir)
     splits = load_dataset(recipe.dataset, data_dir=None, cache_dir=cache_dir)
     torch.manual_seed(recipe.seed)
     model = build_model(recipe.architecture, input_shape=splits.teacher_input_shape, num_classes=splits.num_classes)

@@ -9,7 +9,7 @@ from torch import nn
 
 from fedkd.checkpoint import load_model, save_model
 from fedkd.config import FedKDConfig
-from fedkd.data.mnist1d import make_mnist1d_corpus
+from fedkd.data.public_pool import public_samples
 from fedkd.data.registry import DATASETS
 from fedkd.distill.objective import CE_ONLY
 from fedkd.distill.training import OptimizerSettings, distill
@@ -41,9 +41,10 @@ def initial_student(config: FedKDConfig, cache_dir: Path) -> nn.Module:
     """The global student of round 0: :func:`build_student`, pretrained on public data when configured.
 
     With ``student-pretrain-samples`` > 0 the student is trained with cross-entropy
-    on that many fresh MNIST-1D samples from the public generator
-    (:func:`fedkd.data.mnist1d.make_mnist1d_corpus`, a seed disjoint from the
-    federation's data) at the student's learning rate, momentum and batch size.
+    on that many public samples (:func:`fedkd.data.public_pool.public_samples`: fresh
+    MNIST-1D samples from the generator, or the first of Fashion-MNIST's train holdout),
+    disjoint from the federation's data, at the student's learning rate, momentum and
+    batch size.
     The result is cached under ``cache_dir/students`` and reloaded with its shapes
     checked. No site's record is touched, so no epsilon is spent.
     """
@@ -57,7 +58,8 @@ def initial_student(config: FedKDConfig, cache_dir: Path) -> nn.Module:
         student = build_student(config)
         settings = OptimizerSettings(config.learning_rate, config.momentum, config.batch_size,
                                      config.student_pretrain_epochs)
-        distill(student, make_mnist1d_corpus(config.student_pretrain_samples), None, objective=CE_ONLY,
+        pool = public_samples(config.dataset, config.student_pretrain_samples, cache_dir=cache_dir)
+        distill(student, pool, None, objective=CE_ONLY,
                 settings=settings, device=torch.device("cpu"), seed=derive_seed(config.seed, "student-pretrain"))
         save_model(path, student.cpu(), architecture=config.student, input_shape=spec.input_shape,
                    num_classes=spec.num_classes)

@@ -57,7 +57,7 @@ class Comparison:
 
 def config_digest(config: FedKDConfig) -> str:
     """A digest of everything in ``config`` that determines a run's results."""
-    values = {k: v for k, v in config.to_dict().items() if k not in NOT_RESULTS}
+    values = {k: v for k, v in config.digest_dict().items() if k not in NOT_RESULTS}
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 

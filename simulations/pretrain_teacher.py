@@ -8,7 +8,10 @@ writes it with :func:`fedkd.checkpoint.save_model` (atomically), for a site's
 - ``mnist1d``: fresh MNIST-1D samples from the official generator with another
   seed (:func:`fedkd.data.mnist1d.make_mnist1d_corpus`);
 - ``bbc-news``: the teacher part of BBC News, in its MiniLM view
-  (:func:`fedkd.data.bbc_news.load_bbc_teacher_corpus`).
+  (:func:`fedkd.data.bbc_news.load_bbc_teacher_corpus`);
+- ``fashion-mnist``: the first ``--num-samples`` train images of the public-pool holdout
+  (:func:`fedkd.data.public_pool.held_out_pool`); a run whose sites use that teacher
+  sets ``public-pool-holdout`` to at least as many, so that no site holds them.
 
 It prints the teacher's accuracy on the dataset's official test split.
 
@@ -34,6 +37,7 @@ from fedkd.config import FedKDConfig
 from fedkd.data.arrays import ArrayDataset
 from fedkd.data.bbc_news import load_bbc_teacher_corpus
 from fedkd.data.mnist1d import make_mnist1d_corpus
+from fedkd.data.public_pool import public_samples
 from fedkd.data.registry import load_dataset
 from fedkd.device import resolve_device
 from fedkd.distill.objective import CE_ONLY
@@ -60,9 +64,11 @@ class Pretrained:
 
 
 def pretraining_corpus(dataset: str, *, cache_dir: Path, num_samples: int) -> ArrayDataset:
-    """The teacher's corpus in the teacher view; ``num_samples`` applies to MNIST-1D only."""
+    """The teacher's corpus in the teacher view; ``num_samples`` applies to MNIST-1D and Fashion-MNIST."""
     if dataset == "mnist1d":
         return make_mnist1d_corpus(num_samples)
+    if dataset == "fashion-mnist":
+        return public_samples(dataset, num_samples, cache_dir=cache_dir)
     if dataset == "bbc-news":
         return load_bbc_teacher_corpus(cache_dir).teacher_view()
     raise ValueError(f"no pretraining corpus for dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
@@ -119,7 +125,8 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights and batch order")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="dataset cache (default: $FEDKD_CACHE_DIR, else ~/.cache/fedkd)")
-    parser.add_argument("--num-samples", type=int, default=20_000, help="MNIST-1D corpus size (default 20000)")
+    parser.add_argument("--num-samples", type=int, default=20_000,
+                        help="MNIST-1D corpus size, or Fashion-MNIST images of the holdout (default 20000)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="SGD learning rate (default: 0.01 for mnist1d, 0.05 for bbc-news)")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)

@@ -139,7 +139,7 @@ def cell_values(spec: SweepSpec, setting: Setting, row: str, values: Mapping[str
 def config_digest(values: Mapping[str, Any], leave_out: tuple[str, ...] = ()) -> str:
     """A short digest of the config these run-config values resolve to (where it is written left out, and the
     keys ``leave_out``)."""
-    resolved = resolved_config(values).to_dict()
+    resolved = resolved_config(values).digest_dict()
     for key in ("output-dir", "run-name", *leave_out):
         resolved.pop(key, None)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:10]

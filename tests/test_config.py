@@ -304,3 +304,14 @@ def test_config_causal_lm_local_dp_accepted() -> None:
 def test_config_causal_lm_on_bbc_news_accepted() -> None:
     config = FedKDConfig.from_mapping({"task": "causal-lm", "dataset": "bbc-news", "kd-top-k": 32})
     assert config.task == "causal-lm" and config.kd_top_k == 32
+
+
+def test_a_key_added_later_leaves_a_digest_alone_at_its_default_and_enters_it_when_set() -> None:
+    # public-pool-holdout came after runs were recorded by digest; at 0 those runs must keep theirs.
+    plain = FedKDConfig.from_mapping({"dataset": "fashion-mnist", "student": "cnn-small", "teacher": "cnn-large",
+                                      "teacher-pretraining": "none"})
+    held = FedKDConfig.from_mapping({**plain.to_dict(), "public-pool-holdout": 1000})
+
+    assert "public-pool-holdout" not in plain.digest_dict() and "public-pool-holdout" in plain.to_dict()
+    assert held.digest_dict()["public-pool-holdout"] == 1000
+    assert {k: v for k, v in plain.to_dict().items() if k != "public-pool-holdout"} == plain.digest_dict()
