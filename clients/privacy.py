@@ -24,6 +24,7 @@ from flwr.app import ConfigRecord, Context
 from fedkd.config import FedKDConfig
 from fedkd.data.site import SiteData
 from fedkd.node_config import NodeConfig
+from fedkd.pretraining import pretrain_recipe
 from fedkd.privacy.dp_recipe import dp_round_entry
 from fedkd.privacy.ledger import PrivacyLedger, calibrate_noise
 from fedkd.teacher import Teacher
@@ -100,7 +101,15 @@ def privacy_scope(config: FedKDConfig, teacher: Teacher, node: NodeConfig) -> in
         return 2
     if teacher.source == "checkpoint" and node.teacher_public:
         return 3
+    if teacher.source == "checkpoint" and public_pool_teacher(config, node):
+        return 4
     return 1
+
+
+def public_pool_teacher(config: FedKDConfig, node: NodeConfig) -> bool:
+    """Whether the site's teacher checkpoint is the run's public-pool teacher (no checkpoint named)."""
+    return not (node.teacher_checkpoint or config.teacher_checkpoint) and pretrain_recipe(
+        config, architecture=node.teacher_architecture or None) is not None
 
 
 def round_noise(config: FedKDConfig, ledger: PrivacyLedger, teacher: Teacher, site: SiteData, run_id: int) -> float:

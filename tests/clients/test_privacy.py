@@ -192,3 +192,26 @@ def test_ledger_lock_makes_a_second_round_on_the_same_data_wait_for_the_first(tm
     waiting.join(timeout=10)
 
     assert order == ["first", "second"]
+
+
+@pytest.mark.parametrize("values, node_values, source, scope", [
+    ({"teacher-finetune-epochs": 0}, {}, "checkpoint", 4),  # the public-pool teacher, never on the site's records
+    ({}, {}, "fine-tuned", 1),  # the public-pool teacher fine-tuned on the shard without DP
+    ({"teacher-pretraining": "none"}, {}, "trained", 1),
+    ({"teacher-finetune-epochs": 0}, {"teacher-checkpoint": "/t.safetensors"}, "checkpoint", 1),  # undeclared
+    ({"teacher-finetune-epochs": 0}, {"teacher-checkpoint": "/t.safetensors", "teacher-public": True},
+     "checkpoint", 3),
+])
+def test_privacy_scope_says_the_epsilon_covers_every_record_only_where_the_teacher_never_saw_them(
+        values: dict[str, Any], node_values: dict[str, Any], source: str, scope: int) -> None:
+    import torch
+
+    from clients.privacy import privacy_scope
+    from fedkd.node_config import NodeConfig
+    from fedkd.teacher import Teacher
+
+    config = FedKDConfig.from_mapping({"local-dp": True, **values})
+    node = NodeConfig.from_mapping({"partition-id": 0, "num-partitions": 2, **node_values})
+    teacher = Teacher(torch.nn.Linear(1, 1), "cnn1d", source, "k", torch.zeros(1), torch.zeros(1))
+
+    assert privacy_scope(config, teacher, node) == scope
