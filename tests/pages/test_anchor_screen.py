@@ -49,7 +49,8 @@ def test_screen_lines_set_each_row_against_ce_only_on_its_seed_and_list_the_rest
 
     page = "\n".join(lines)
     assert "| CE-only FedAvg (seed 0) | 89.00% (2) | 88.50% |  | - |" in page
-    assert "| fedkd KD (seed 0) | 87.00% (3) | 87.00% | -2.00 points | 88.90% | 2026-12-03, m, 6 min |" in page
+    assert ("| fedkd KD (seed 0) | 87.00% (3) | 87.00% | -2.00 points (CE-only FedAvg) | 88.90% | 2026-12-03, m, "
+            "6 min |") in page
     assert f"2 of {len(SCREEN.cells())} screen cells measured." in page
     commands = [line.strip() for line in lines if line.startswith("    python -m simulations.sweep")]
     assert len(commands) == len(SCREEN.cells()) - 2
@@ -89,3 +90,14 @@ def test_the_anchor_page_carries_the_screen_section(tmp_path: Path) -> None:
 
     page = (docs / "anchor.md").read_text()
     assert "## Screening the KD row" in page and "| fedkd KD (seed 0) | 87.00% (1) |" in page
+
+
+def test_a_row_with_a_pair_of_its_own_is_set_against_that_pair_not_the_baseline() -> None:
+    pooled_ce, pooled_kd = "CE-only FedAvg, pool-pretrained student", "fedkd KD, pool teachers and student"
+    records = [_record("CE-only FedAvg", [0.1, 0.80]), _record(pooled_ce, [0.1, 0.90]),
+               _record(pooled_kd, [0.1, 0.91])]
+
+    page = "\n".join(anchor_screen.screen_lines(SCREEN, records))
+
+    assert f"| {pooled_kd} (seed 0) | 91.00% (1) | 91.00% | +1.00 points ({pooled_ce}) |" in page
+    assert f"| {pooled_ce} (seed 0) | 90.00% (1) | 90.00% | +10.00 points (CE-only FedAvg) |" in page
