@@ -103,3 +103,26 @@ def test_missed_target_lines_say_by_how_much_and_give_each_seeds_gap(sweeps: Pat
                          "the gap is seed 0 +6.0, seed 1 +2.0."]
     after["epsilon"]["8.0"] = {"0": 0.53, "1": 0.44}
     assert missed_target_lines(data) == []
+
+
+def test_a_public_pool_recipe_gets_its_own_row_and_is_named_where_it_meets_a_target_the_tuned_one_misses(
+        tmp_path: Path) -> None:
+    # Prepare: Fashion-MNIST's tuned recipe 4 points short at epsilon 8, its public-pool recipe 1 point short.
+    _sweep(tmp_path, "dp-fmnist-tuned", {"dp-target-epsilon=8.0": {"0": 0.76, "1": 0.76}})
+    _sweep(tmp_path, "dp-fmnist-tuned-nodp", {"student=cnn-small-gn-tanh": {"0": 0.80, "1": 0.80}})
+    _sweep(tmp_path, "dp-fmnist-public", {"dp-target-epsilon=8.0": {"0": 0.83, "1": 0.85}})
+    _sweep(tmp_path, "dp-fmnist-public-nodp", {"student=cnn-small-gn-tanh": {"0": 0.84, "1": 0.86}})
+
+    # Execute
+    data = tuned_data(tmp_path, None, specs=tmp_path / "no-sweep-files")
+    lines = tuned_lines(data)
+
+    # Assert
+    rows = [line for line in lines if line.startswith("| Fashion-MNIST")]
+    assert [r.split(" | ")[1] for r in rows] == ["tuned, `fashion-mnist-dp-tuned.yaml` (`dp-fmnist-tuned`)",
+                                                 "tuned with a public pool, `fashion-mnist-dp-public.yaml` "
+                                                 "(`dp-fmnist-public`)"]
+    assert rows[1].endswith("| +1.0 (met by 2.0) | - |")
+    assert missed_target_lines(data) == [
+        "", "Fashion-MNIST, tuned, misses the epsilon-8 target by 1.0 points on the mean of 2 seeds; seed by seed "
+            "the gap is seed 0 +4.0, seed 1 +4.0; the recipe tuned with a public pool meets it (+1.0 over 2 seeds)."]
