@@ -126,3 +126,16 @@ def test_a_public_pool_recipe_gets_its_own_row_and_is_named_where_it_meets_a_tar
     assert missed_target_lines(data) == [
         "", "Fashion-MNIST, tuned, misses the epsilon-8 target by 1.0 points on the mean of 2 seeds; seed by seed "
             "the gap is seed 0 +4.0, seed 1 +4.0; the recipe tuned with a public pool meets it (+1.0 over 2 seeds)."]
+
+
+def test_pool_alone_words_say_plainly_when_the_federation_ends_below_the_pool_pretrained_student() -> None:
+    from pages.privacy_tuned import pool_alone_words
+
+    run = {"round_0": [0.88, 0.90], "no_dp": {"0": 0.87, "1": 0.87}, "epsilon": {"8.0": {"0": 0.86, "1": 0.86}}}
+    helped = {**run, "no_dp": {"0": 0.93, "1": 0.93}}
+
+    below, above = pool_alone_words("X", "r", run), pool_alone_words("X", "r", helped)
+
+    assert "scores 89.0% (mean of 2 runs)" in below and "adds -2.0 points to it without DP and at epsilon 8 -3.0" in below
+    assert "ends below the pool's alone" in below and "ends below" not in above
+    assert "adds +4.0 points" in above
