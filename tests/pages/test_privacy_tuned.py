@@ -136,6 +136,7 @@ def test_pool_alone_words_say_plainly_when_the_federation_ends_below_the_pool_pr
 
     below, above = pool_alone_words("X", "r", run), pool_alone_words("X", "r", helped)
 
-    assert "scores 89.0% (mean of 2 runs)" in below and "adds -2.0 points to it without DP and at epsilon 8 -3.0" in below
+    assert "scores 89.0% (mean of 2 runs)" in below
+    assert "adds -2.0 points to it without DP and at epsilon 8 -3.0" in below
     assert "ends below the pool's alone" in below and "ends below" not in above
     assert "adds +4.0 points" in above
