@@ -184,7 +184,7 @@ def pool_alone_words(dataset: str, recipe: str, run: dict[str, Any]) -> str:
                else "the federated student ends below the pool's alone, so this recipe's small DP gap is no case "
                     "for federating here: with that much public data, the sites' records (and their privacy) "
                     "buy nothing in these rounds")
-    return (f"{dataset}: the {recipe} recipe's student before any round (public pretraining alone, no site data) "
+    return (f"{dataset}, recipe {recipe}: the student before any round (public pretraining alone, no site data) "
             f"scores {100 * base:.1f}% (mean of {len(run['round_0'])} runs). The federation adds {nodp:+.1f} points "
             f"to it without DP{added}: {verdict}.")
 

@@ -68,3 +68,13 @@ def test_readme_tuned_privacy_gaps_are_the_generated_pages() -> None:
     found = re.search(r"no DP at epsilon 8: ([+-][\d.]+) points on MNIST-1D, ([+-][\d.]+) on Fashion-MNIST", README)
     assert found is not None, "the README's tuned-DP sentence is missing"
     assert found.groups() == (f"{gaps['MNIST-1D']:+.1f}", f"{gaps['Fashion-MNIST']:+.1f}")
+
+
+def test_readme_public_pool_privacy_gap_is_the_generated_pages() -> None:
+    from pages.privacy_tuned import gap_points
+
+    public = json.loads((ROOT / "docs" / "privacy-tuned.json").read_text())["datasets"]["Fashion-MNIST"]["public"]
+
+    found = re.search(r"([+-][\d.]+) with a Fashion-MNIST public pool", README)
+    assert found is not None, "the README's public-pool DP sentence is missing"
+    assert found.group(1) == f"{gap_points(public, '8.0'):+.1f}"
