@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fedkd.config import FedKDConfig
 from fedkd.io import write_atomic
 from pages.measured_cells import collect, machine, merge, sweep_command
 from pages.paths import ROOT
@@ -52,6 +53,22 @@ def _percent(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
+def pool_lines(spec: SweepSpec) -> list[str]:
+    """What each row with a public pool holds out and pretrains on, from its values in the screen file."""
+    out = []
+    for row, values in spec.row_table().items():
+        holdout = int(values.get("public-pool-holdout", 0))
+        if holdout:
+            student = int(values.get("student-pretrain-samples", 0))
+            teacher = int(values.get("teacher-pretrain-samples", 0))
+            epochs = int(values.get("teacher-finetune-epochs", FedKDConfig().teacher_finetune_epochs))
+            tuned = f"then fine-tuned on each shard for {epochs} epochs" if epochs else "used as they are"
+            out.append(f"- {row}: {holdout:,} train images held out of the federation as a public pool (the sites "
+                       f"share out the rest); the student starts from CE pretraining on {student:,} of them, the "
+                       f"teachers from pretraining on {teacher:,}, {tuned}.")
+    return [*out, ""] if out else []
+
+
 def screen_lines(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> list[str]:
     """The section: each screened row's best and last round, against CE-only on the same seed."""
     rounds = int(spec.base.get("num-server-rounds", 0))
@@ -64,6 +81,7 @@ def screen_lines(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> list[str
            f"{spec.baseline_row()} unless the row names another). "
            "One seed ranks knobs and reports none: a knob that leads here earns anchor cells, 3 seeds. "
            f"{len(records)} of {len(spec.cells())} screen cells measured.", ""]
+    out += pool_lines(spec)
     if records:
         out += [f"| row | best of {rounds} rounds (round) | round {rounds} | against its pair, same seed "
                 "| teachers (local test) | measured |", "|---|---|---|---|---|---|"]

@@ -101,3 +101,4 @@ def test_a_row_with_a_pair_of_its_own_is_set_against_that_pair_not_the_baseline(
 
     assert f"| {pooled_kd} (seed 0) | 91.00% (1) | 91.00% | +1.00 points ({pooled_ce}) |" in page
     assert f"| {pooled_ce} (seed 0) | 90.00% (1) | 90.00% | +10.00 points (CE-only FedAvg) |" in page
+    assert f"- {pooled_kd}: 10,000 train images held out of the federation as a public pool" in page
