@@ -90,12 +90,12 @@ def setting_lines(spec: SweepSpec, setting: str, records: Sequence[dict[str, Any
         out.append(f"| {row} | {len(values)} of {seeds} ({listed}) | {_percent(statistics.mean(values))} | "
                    f"{_percent(min(values))} to {_percent(max(values))} | "
                    f"{verdict(values, target or 0.0, spread, seeds)} |")
-    baseline = by_row.get(spec.baseline_row(), [])
     for row, measured in by_row.items():
-        shared = {r["seed"]: r["best"] for r in baseline}
+        pair = spec.baseline_of(row)
+        shared = {r["seed"]: r["best"] for r in by_row.get(pair, [])}
         deltas = [r["best"] - shared[r["seed"]] for r in measured if r["seed"] in shared]
-        if row != spec.baseline_row() and deltas:
-            out += ["", f"{row} against {spec.baseline_row()}, paired by seed over {len(deltas)} seeds: "
+        if row != pair and deltas:
+            out += ["", f"{row} against {pair}, paired by seed over {len(deltas)} seeds: "
                         f"{100 * statistics.mean(deltas):+.2f} points ({100 * min(deltas):+.2f} to "
                         f"{100 * max(deltas):+.2f})."]
     return out + [""]
@@ -146,7 +146,7 @@ def render(spec: SweepSpec, records: Sequence[dict[str, Any]],
         "The protocol is Flower Baselines' niid-bench (after Li et al., *Federated Learning on Non-IID Data "
         "Silos*, ICDE 2022): Fashion-MNIST over 10 clients, 50 rounds of 10 local epochs, SGD learning rate 0.01, "
         "momentum 0.9, batch 64, every client in every round, accuracy on the 10,000-image test set after every "
-        "round and the best over the rounds reported, 3 seeds. Three rows:",
+        "round and the best over the rounds reported, 3 seeds. The rows:",
         "",
         "- **niid-bench CNN FedAvg** is the reproduction: niid-bench's own CNN (`cnn-niid-bench`: 5x5 "
         "convolutions of 6 and 16 channels without padding, hidden layers of 120 and 84, 44,426 parameters), "
@@ -157,7 +157,9 @@ def render(spec: SweepSpec, records: Sequence[dict[str, Any]],
         "20% of its shard as a local test split and trains on the rest.",
         "- **fedkd KD** distils that same student from each site's private `cnn-large` teacher, trained on the "
         "site's shard; nothing else differs from CE-only FedAvg, and the two are paired by seed below.",
-        "",
+        "- **The public-pool rows** leave the protocol on purpose, to ask whether teachers that know more than "
+        "their shard lift fedkd above FedAvg here; each is paired with the CE-only row with the same pool:",
+        *[f"  {line}" if line else "" for line in anchor_screen.pool_lines(spec)],
         f"{len(records)} of {len(cells)} cells measured.",
         "",
     ]

@@ -159,3 +159,15 @@ def test_summary_gives_each_measured_rows_mean_and_how_many_seeds() -> None:
     assert line == (f"3 of {len(SPEC.cells())} cells measured; Fashion-MNIST, Dirichlet(0.5): CE-only FedAvg 90.50% "
                     "(2 of 3 seeds); Fashion-MNIST, IID: fedkd KD 92.00% (1 of 3 seeds).")
     assert anchor_page.summary(SPEC, []) == f"0 of {len(SPEC.cells())} cells measured."
+
+
+def test_the_public_pool_kd_row_is_paired_with_the_ce_only_row_that_has_the_same_pool() -> None:
+    records = [_record("dirichlet", "CE-only FedAvg", 0, 0.890), _record("dirichlet", "CE-only FedAvg, public pool", 0,
+                                                                          0.885),
+               _record("dirichlet", "fedkd KD, public pool", 0, 0.895)]
+
+    page = render(SPEC, records)
+
+    assert "fedkd KD, public pool against CE-only FedAvg, public pool, paired by seed over 1 seeds: +1.00" in page
+    assert "CE-only FedAvg, public pool against CE-only FedAvg, paired by seed over 1 seeds: -0.50" in page
+    assert "10,000 train images held out of the federation as a public pool" in page
