@@ -158,7 +158,8 @@ def render(spec: SweepSpec, records: Sequence[dict[str, Any]],
         "- **fedkd KD** distils that same student from each site's private `cnn-large` teacher, trained on the "
         "site's shard; nothing else differs from CE-only FedAvg, and the two are paired by seed below.",
         "- **The public-pool rows** leave the protocol on purpose, to ask whether teachers that know more than "
-        "their shard lift fedkd above FedAvg here; each is paired with the CE-only row with the same pool:",
+        "their shard lift fedkd above FedAvg here; the KD one is paired with the CE-only one with the same pool, "
+        "and that one with CE-only FedAvg:",
         *[f"  {line}" if line else "" for line in anchor_screen.pool_lines(spec)],
         f"{len(records)} of {len(cells)} cells measured.",
         "",
