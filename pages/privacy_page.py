@@ -124,7 +124,8 @@ def coverage_lines() -> list[str]:
     return [
         f"- Record-level epsilon (local DP): {PRIVACY_SCOPES[1]}. These runs train the teachers without DP; "
         "`teacher-dp=true` composes a DP teacher's epsilon into the same figure, and a teacher checkpoint "
-        "declared public (`teacher-public`) takes the teacher out of the question.",
+        "declared public (`teacher-public`) takes the teacher out of the question, as does the run's public-pool "
+        "teacher used as it is (`teacher-finetune-epochs=0`), which the site reports as covering all its records.",
         "- User-level epsilon (client-level DP): a whole site's contribution to the released global student, one "
         "Gaussian release per round, no amplification by client sampling (every site trains every round).",
         "- Anchors (centralized DP-SGD on MNIST, 60000 records in one place): the Opacus MNIST example reaches "
