@@ -17,7 +17,6 @@ row's knobs (:mod:`pages.anchor_screen`) has its own section. Run::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 from fedkd.io import write_atomic
 from pages import anchor_screen
-from pages.measured_cells import collect, machine, merge, sweep_command
+from pages.measured_cells import sweep_command, update_stored
 from pages.paths import DOCS, ROOT
 from simulations.sweep_spec import Cell, SweepSpec, load_spec
 
@@ -191,18 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = load_spec(SWEEP_FILE)
     stored = args.docs / "anchor.json"
-    kept = json.loads(stored.read_text())["cells"] if stored.is_file() else []
-    found = collect(spec, args.runs, where=machine())
-    records, dropped = merge(spec, kept, found)
-    for record in dropped:
-        print(f"dropped {record['setting']} / {record['row']} seed {record['seed']} ({record['measured']}): "
-              "the sweep file no longer resolves that cell to the config it ran with")
-    document = {"sweep": str(SWEEP_FILE.relative_to(ROOT)), "metric": spec.metric, "cells": records}
-    write_atomic(stored, (json.dumps(document, indent=1) + "\n").encode())
+    records, found = update_stored(spec, SWEEP_FILE.relative_to(ROOT).as_posix(), stored, args.runs)
     screen = anchor_screen.load_screen()
     screened = anchor_screen.update(screen, args.docs, args.screen_runs)
     write_atomic(args.docs / "anchor.md", render(spec, records, (screen, screened)).encode())
-    print(f"found {len(found)} finished cells; {len(records)} of {len(spec.cells())} kept in {stored}")
+    print(f"found {found} finished cells; {len(records)} of {len(spec.cells())} kept in {stored}")
     return 0
 
 

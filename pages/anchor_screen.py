@@ -10,14 +10,12 @@ ranks knobs; it reports none: a knob that leads here earns anchor cells, 3 seeds
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fedkd.config import FedKDConfig
-from fedkd.io import write_atomic
-from pages.measured_cells import collect, machine, merge, sweep_command
+from pages.measured_cells import sweep_command, update_stored
 from pages.paths import ROOT
 from simulations.sweep_spec import SweepSpec, load_spec
 
@@ -37,15 +35,7 @@ def update(spec: SweepSpec, docs: Path, runs: Path) -> list[dict[str, Any]]:
     A stored record whose cell the screen file no longer resolves to the same config is
     dropped, and said so.
     """
-    stored = docs / STORED_NAME
-    kept = json.loads(stored.read_text())["cells"] if stored.is_file() else []
-    found = collect(spec, runs, where=machine())
-    records, dropped = merge(spec, kept, found)
-    for record in dropped:
-        print(f"dropped screen cell {record['row']} seed {record['seed']} ({record['measured']}): "
-              "the screen file no longer resolves it to the config it ran with")
-    document = {"sweep": str(SCREEN_FILE.relative_to(ROOT)), "metric": spec.metric, "cells": records}
-    write_atomic(stored, (json.dumps(document, indent=1) + "\n").encode())
+    records, _ = update_stored(spec, SCREEN_FILE.relative_to(ROOT).as_posix(), docs / STORED_NAME, runs)
     return records
 
 

@@ -10,17 +10,20 @@ dropping any whose cell the sweep file no longer resolves to the config it ran w
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fedkd.io import write_atomic
 from simulations.reuse import finished_run
 from simulations.sweep import placed, run_metric
 from simulations.sweep_spec import PATH_KEYS, Cell, SweepSpec, config_digest
 
-__all__ = ["protocol_digest", "machine", "cell_record", "finished_on", "collect", "merge", "sweep_command"]
+__all__ = ["protocol_digest", "machine", "cell_record", "finished_on", "collect", "merge", "sweep_command",
+           "update_stored"]
 
 
 def protocol_digest(cell: Cell) -> str:
@@ -97,3 +100,22 @@ def sweep_command(sweep_file: Path, cell: Cell) -> str:
     """The command that runs one cell of the sweep in ``sweep_file`` (a path relative to the repository)."""
     setting = f"--settings {cell.setting} " if cell.setting else ""
     return f'python -m simulations.sweep {sweep_file.as_posix()} {setting}--rows "{cell.row}" --seeds {cell.seed}'
+
+
+def update_stored(spec: SweepSpec, sweep_file: str, stored: Path, runs: Path) -> tuple[list[dict[str, Any]], int]:
+    """Add the finished runs of ``spec`` under ``runs`` to the records in ``stored`` and rewrite it atomically.
+
+    Returns the records kept, in the sweep's order, and how many finished runs were found.
+    A stored record whose cell ``spec`` no longer resolves to the config it ran with is
+    dropped, and said so.
+    """
+    kept = json.loads(stored.read_text())["cells"] if stored.is_file() else []
+    found = collect(spec, runs, where=machine())
+    records, dropped = merge(spec, kept, found)
+    for record in dropped:
+        where = f"{record['setting']} / " if record["setting"] else ""
+        print(f"dropped {where}{record['row']} seed {record['seed']} ({record['measured']}): "
+              f"{sweep_file} no longer resolves that cell to the config it ran with")
+    document = {"sweep": sweep_file, "metric": spec.metric, "cells": records}
+    write_atomic(stored, (json.dumps(document, indent=1) + "\n").encode())
+    return records, len(found)
