@@ -19,8 +19,8 @@ from pathlib import Path
 from fedkd.bounded_cache import BoundedCache, nbytes
 from fedkd.config import FedKDConfig
 from fedkd.data.partitioning import simulated_site
-from fedkd.data.public_pool import federated_splits
-from fedkd.data.registry import DATASETS, load_dataset
+from fedkd.data.public_pool import load_federation
+from fedkd.data.registry import DATASETS
 from fedkd.data.site import SiteData, load_site_dir
 from fedkd.device import resolve_device
 from fedkd.io import resolve_cache_dir
@@ -90,9 +90,9 @@ def load_site(config: FedKDConfig, node: NodeConfig) -> SiteData:
                              num_classes=spec.num_classes, teacher_input_shape=spec.teacher_input_shape,
                              max_bytes=node.max_data_bytes)
     elif node.simulated:
-        splits = federated_splits(load_dataset(config.dataset, data_dir=Path(config.data_dir) if config.data_dir
-                                               else None, cache_dir=cache_dir(config, node)),
-                                  config.public_pool_holdout)
+        splits = load_federation(config.dataset, holdout=config.public_pool_holdout,
+                                 data_dir=Path(config.data_dir) if config.data_dir else None,
+                                 cache_dir=cache_dir(config, node))
         site = simulated_site(
             splits.train,
             partition_id=int(node.partition_id),  # type: ignore[arg-type]

@@ -17,8 +17,7 @@ import torch
 
 from clients.site import load_site, load_teacher
 from fedkd.config import FedKDConfig
-from fedkd.data.public_pool import federated_splits
-from fedkd.data.registry import load_dataset
+from fedkd.data.public_pool import load_federation
 from fedkd.device import resolve_device
 from fedkd.distill.objective import CE_ONLY
 from fedkd.distill.training import OptimizerSettings, distill
@@ -62,8 +61,8 @@ def centralized(config: FedKDConfig, *, architecture: str, epochs: int, learning
                 teacher_view: bool = False) -> float:
     """Global-test accuracy of ``architecture`` trained with CE on the whole train split
     (the teacher's inputs with ``teacher_view``)."""
-    splits = federated_splits(load_dataset(config.dataset, data_dir=None, cache_dir=Path(config.cache_dir)),
-                              config.public_pool_holdout)
+    splits = load_federation(config.dataset, holdout=config.public_pool_holdout, data_dir=None,
+                             cache_dir=Path(config.cache_dir))
     train, test = (splits.train.teacher_view(), splits.test.teacher_view()) if teacher_view else (splits.train,
                                                                                                    splits.test)
     torch.manual_seed(config.seed)

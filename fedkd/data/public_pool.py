@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ HELD_OUT_POOLS = ("fashion-mnist",)
 """Datasets whose pool is held out of the train split (``public-pool-holdout``)."""
 
 __all__ = ["HOLDOUT_SEED", "GENERATED_POOLS", "HELD_OUT_POOLS", "has_pool", "pool_seed", "holdout_order",
-           "federated_splits", "held_out_pool", "public_samples"]
+           "federated_splits", "load_federation", "held_out_pool", "public_samples"]
 
 
 def has_pool(dataset: str, holdout: int) -> bool:
@@ -84,6 +85,15 @@ def federated_splits(splits: DatasetSplits, holdout: int) -> DatasetSplits:
         return splits
     kept = np.setdiff1d(np.arange(len(splits.train), dtype=np.int64), _pool_indices(splits, holdout))
     return replace(splits, train=splits.train.subset(kept))
+
+
+@lru_cache(maxsize=4)
+def load_federation(name: str, *, holdout: int, data_dir: Path | None, cache_dir: Path) -> DatasetSplits:
+    """The dataset ``name`` as the federation holds it (:func:`federated_splits`), once per process.
+
+    Every simulated site of a process reads the same splits; the holdout is cut once, not per site.
+    """
+    return federated_splits(load_dataset(name, data_dir=data_dir, cache_dir=cache_dir), holdout)
 
 
 def held_out_pool(splits: DatasetSplits, samples: int) -> ArrayDataset:

@@ -102,7 +102,8 @@ def test_a_fashion_mnist_run_with_a_holdout_pretrains_its_teachers_on_the_pool()
 def test_simulated_sites_share_out_only_what_the_holdout_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
     # Prepare: the small dataset stands in for Fashion-MNIST's files.
     splits = _splits()
-    monkeypatch.setattr(clients.site, "load_dataset", lambda *_, **__: splits)
+    monkeypatch.setattr(public_pool, "load_dataset", lambda *_, **__: splits)
+    public_pool.load_federation.cache_clear()
     clients.site._sites.clear()
     config = FedKDConfig.from_mapping({**FMNIST, "public-pool-holdout": 100, "teacher-pretrain-samples": 100,
                                        "partitioner": "iid"})
@@ -114,6 +115,7 @@ def test_simulated_sites_share_out_only_what_the_holdout_leaves(monkeypatch: pyt
     held = [_ids(s.train) | _ids(s.test) for s in sites]
     assert set().union(*held) == _ids(splits.train) - _ids(held_out_pool(splits, 100))
     clients.site._sites.clear()
+    public_pool.load_federation.cache_clear()
 
 
 def test_the_student_pretrains_on_the_held_out_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
