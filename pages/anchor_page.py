@@ -1,7 +1,7 @@
 """Flower's niid-bench anchor on Fashion-MNIST, measured a few cells at a time: ``docs/anchor.{json,md}``.
 
-The protocol (``simulations/sweeps/niid-bench.yaml``) is 18 runs of 50 rounds x 10 local
-epochs, over a day on 2 CPU cores: more than one sitting. So the page keeps every
+The protocol (``simulations/sweeps/niid-bench.yaml``) is 30 runs of 50 rounds x 10 local
+epochs, more than a day on 2 CPU cores: more than one sitting. So the page keeps every
 finished cell it has seen. It reads the finished runs under
 ``results/sweeps/niid-bench/runs``, adds them to ``docs/anchor.json`` (a cell measured on
 another day or machine stays there as long as the sweep file still resolves it to the

@@ -179,13 +179,18 @@ def findings(measured: list[dict[str, Any]]) -> list[str]:
 
 
 def anchor_summary(docs: Path = ROOT / "docs") -> str:
-    """The niid-bench anchor's cells measured so far, in one sentence from ``docs/anchor.json``."""
+    """The niid-bench anchor's rows and the cells measured so far (``docs/anchor.json``), for the anchors list."""
     from pages import anchor_page
     from simulations.sweep_spec import load_spec
 
     stored = docs / "anchor.json"
     records = json.loads(stored.read_text())["cells"] if stored.is_file() else []
-    return "So far: " + anchor_page.summary(load_spec(anchor_page.SWEEP_FILE), records)
+    spec = load_spec(anchor_page.SWEEP_FILE)
+    settings = " and ".join(info.label for info in spec.settings.values())
+    return (f"The anchor's own protocol (rows: {'; '.join(spec.row_table())}; {settings}; {len(spec.seeds)} seeds, "
+            f"best round) is `{anchor_page.SWEEP_FILE.relative_to(ROOT)}`; [anchor.md](anchor.md) keeps the cells "
+            "measured so far, against the published band, and the command for each cell still to run. "
+            "So far: " + anchor_page.summary(spec, records))
 
 
 def extra_sections(docs: Path) -> list[str]:
@@ -246,10 +251,7 @@ def render(measured: list[dict[str, Any]], seconds: float, command: str, today: 
         "88.09 ± 0.29% with Dirichlet(0.5) and 89.23 ± 0.45% IID, best accuracy over 3 seeds "
         "(Flower Baselines, `niid-bench` README, after Li et al., *Federated "
         "Learning on Non-IID Data Silos*, ICDE 2022). Its CNN is closer to fedkd's `cnn-small` (the student here) "
-        "than to `cnn-large`; the runs here are 10 rounds of 1 local epoch. The anchor's own protocol (niid-bench's "
-        "CNN, CE-only FedAvg of fedkd's student and fedkd KD; both splits, 3 seeds, best round) is "
-        "`simulations/sweeps/niid-bench.yaml`; [anchor.md](anchor.md) keeps the cells measured so far, against "
-        f"the published band, and the command for each cell still to run. {anchor_summary()}",
+        "than to `cnn-large`; the runs here are 10 rounds of 1 local epoch. " + anchor_summary(),
         "",
         "## What this shows",
         "",
