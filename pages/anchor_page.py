@@ -34,6 +34,8 @@ PUBLISHED_SPREAD = {"dirichlet": 0.0029, "iid": 0.0045}
 """The ± of the published FedAvg accuracy over 3 seeds (Flower Baselines, niid-bench README); its mean is
 the setting's ``target`` in the sweep file."""
 SHOWN_ROUNDS = (1, 5, 10, 20, 30, 40, 50)
+REPRODUCTION = "niid-bench CNN FedAvg"
+"""The sweep's row that reproduces the published FedAvg (its CNN, CE only, whole shards)."""
 
 
 def _percent(value: float) -> str:
@@ -89,15 +91,60 @@ def setting_lines(spec: SweepSpec, setting: str, records: Sequence[dict[str, Any
         out.append(f"| {row} | {len(values)} of {seeds} ({listed}) | {_percent(statistics.mean(values))} | "
                    f"{_percent(min(values))} to {_percent(max(values))} | "
                    f"{verdict(values, target or 0.0, spread, seeds)} |")
-    for row, measured in by_row.items():
+    best = best_by_seed(records, setting)
+    for row in by_row:
         pair = spec.baseline_of(row)
-        shared = {r["seed"]: r["best"] for r in by_row.get(pair, [])}
-        deltas = [r["best"] - shared[r["seed"]] for r in measured if r["seed"] in shared]
-        if row != pair and deltas:
-            out += ["", f"{row} against {pair}, paired by seed over {len(deltas)} seeds: "
-                        f"{100 * statistics.mean(deltas):+.2f} points ({100 * min(deltas):+.2f} to "
-                        f"{100 * max(deltas):+.2f})."]
+        words = paired_words(best.get(row, {}), best.get(pair, {}))
+        if row != pair and words:
+            out += ["", f"{row} against {pair}, {words}."]
     return out + [""]
+
+
+def best_by_seed(records: Sequence[dict[str, Any]], setting: str) -> dict[str, dict[int, float]]:
+    """Each measured row of one setting: its best-round accuracy by seed."""
+    out: dict[str, dict[int, float]] = {}
+    for r in records:
+        if r["setting"] == setting:
+            out.setdefault(r["row"], {})[r["seed"]] = r["best"]
+    return out
+
+
+def paired_words(row: dict[int, float], pair: dict[int, float]) -> str:
+    """A row against its pair over the seeds both have: mean difference, range, and how many seeds it leads;
+    empty when they share no seed."""
+    deltas = [row[seed] - pair[seed] for seed in sorted(row) if seed in pair]
+    if not deltas:
+        return ""
+    ahead = sum(d > 0 for d in deltas)
+    return (f"paired by seed over {len(deltas)} seeds: {100 * statistics.mean(deltas):+.2f} points "
+            f"({100 * min(deltas):+.2f} to {100 * max(deltas):+.2f}; ahead in {ahead} of {len(deltas)})")
+
+
+def finding_lines(spec: SweepSpec, records: Sequence[dict[str, Any]]) -> list[str]:
+    """What the measured cells say so far, per setting: the reproduction against the published band, and
+    the best row with every seed in, against the band and against its pair."""
+    seeds = len(spec.seeds)
+    out: list[str] = []
+    for setting, info in spec.settings.items():
+        target, spread = info.target or 0.0, PUBLISHED_SPREAD[setting]
+        best = best_by_seed(records, setting)
+        lines = []
+        if REPRODUCTION in best:
+            values = list(best[REPRODUCTION].values())
+            lines.append(f"- The reproduction ({REPRODUCTION}): {_percent(statistics.mean(values))}, "
+                         f"{verdict(values, target, spread, seeds)}.")
+        complete = {row: by_seed for row, by_seed in best.items() if len(by_seed) == seeds}
+        if complete:
+            row = max(complete, key=lambda name: statistics.mean(complete[name].values()))
+            values = list(complete[row].values())
+            pair = spec.baseline_of(row)
+            against = paired_words(complete[row], best.get(pair, {})) if pair != row else ""
+            lines.append(f"- The best row with all {seeds} seeds in ({row}): {_percent(statistics.mean(values))}, "
+                         f"{verdict(values, target, spread, seeds)}"
+                         + (f"; against {pair}, {against}" if against else "") + ".")
+        if lines:
+            out += [f"{info.label}, best round over {seeds} seeds:", "", *lines, ""]
+    return (["## What it shows so far", "", *out]) if out else []
 
 
 def curve_lines(records: Sequence[dict[str, Any]]) -> list[str]:
@@ -163,6 +210,7 @@ def render(spec: SweepSpec, records: Sequence[dict[str, Any]],
         f"{len(records)} of {len(cells)} cells measured.",
         "",
     ]
+    out += finding_lines(spec, records)
     for setting in spec.settings:
         out += setting_lines(spec, setting, records)
     if records:

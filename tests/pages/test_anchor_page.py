@@ -171,3 +171,26 @@ def test_the_public_pool_kd_row_is_paired_with_the_ce_only_row_that_has_the_same
     assert "fedkd KD, public pool against CE-only FedAvg, public pool, paired by seed over 1 seeds: +1.00" in page
     assert "CE-only FedAvg, public pool against CE-only FedAvg, paired by seed over 1 seeds: -0.50" in page
     assert "10,000 train images held out of the federation as a public pool" in page
+
+
+def test_findings_name_the_reproduction_and_the_best_row_with_every_seed_against_band_and_pair() -> None:
+    # Prepare: the reproduction in the band; fedkd KD with the pool has all seeds and leads its pair in 2 of 3;
+    # CE-only FedAvg scores higher on its one seed, but one seed does not make it the best row.
+    repro = [_record("dirichlet", "niid-bench CNN FedAvg", s, b) for s, b in ((0, 0.880), (1, 0.879), (2, 0.883))]
+    pool_kd = [_record("dirichlet", "fedkd KD, public pool", s, b) for s, b in ((0, 0.895), (1, 0.890), (2, 0.885))]
+    pool_ce = [_record("dirichlet", "CE-only FedAvg, public pool", s, b) for s, b in ((0, 0.885), (1, 0.880),
+                                                                                      (2, 0.887))]
+    single = [_record("dirichlet", "CE-only FedAvg", 0, 0.950)]
+
+    # Execute
+    lines = anchor_page.finding_lines(SPEC, repro + pool_kd + pool_ce + single)
+
+    # Assert
+    assert lines[:4] == ["## What it shows so far", "", "Fashion-MNIST, Dirichlet(0.5), best round over 3 seeds:", ""]
+    assert "- The reproduction (niid-bench CNN FedAvg): 88.07%, within the band." in lines
+    assert ("- The best row with all 3 seeds in (fedkd KD, public pool): 89.00%, 0.91 points above the band's "
+            "centre; against CE-only FedAvg, public pool, paired by seed over 3 seeds: +0.60 points (-0.20 to +1.00; "
+            "ahead in 2 of 3).") in lines
+    assert not any("IID" in line for line in lines)  # nothing measured there
+    assert anchor_page.finding_lines(SPEC, []) == []
+    assert "## What it shows so far" in render(SPEC, repro)
