@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedkd.config import FedKDConfig
 from fedkd.io import write_atomic
@@ -36,6 +36,9 @@ from simulations.baselines import centralized_student, centralized_teacher, loca
 from simulations.flower_run import resolved_config
 from simulations.method_catalog import HINTON_KD
 from simulations.reuse import run_or_reuse
+
+if TYPE_CHECKING:
+    from simulations.sweep_spec import SweepSpec
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,15 @@ def anchor_summary(docs: Path = ROOT / "docs") -> str:
     return (f"The anchor's own protocol (rows: {'; '.join(spec.row_table())}; {settings}; {len(spec.seeds)} seeds, "
             f"best round) is `{anchor_page.SWEEP_FILE.relative_to(ROOT)}`; [anchor.md](anchor.md) keeps the cells "
             "measured so far, against the published band, and the command for each cell still to run. "
-            "So far: " + anchor_page.summary(spec, records))
+            "So far: " + anchor_page.summary(spec, records) + "".join(_finding_words(spec, records)))
+
+
+def _finding_words(spec: SweepSpec, records: list[dict[str, Any]]) -> list[str]:
+    """The anchor page's findings (the reproduction against the band, the best complete row), as sentences."""
+    from pages import anchor_page
+
+    return [" " + line.removeprefix("- ") if line.startswith("- ") else " " + line.rstrip(":") + ":"
+            for line in anchor_page.finding_lines(spec, records)[2:] if line]
 
 
 def extra_sections(docs: Path) -> list[str]:
