@@ -17,11 +17,11 @@ from typing import Any
 
 import yaml
 
+from fedkd.config_keys import ConfigError, to_key, to_name
+from fedkd.config_rules import validate
 from fedkd.data.registry import DATASETS
 
-
-class ConfigError(ValueError):
-    """A configuration key or value is not allowed."""
+__all__ = ["ConfigError", "FedKDConfig", "find_experiment", "load_experiment", "to_key", "to_name"]
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -380,8 +380,6 @@ class FedKDConfig:
     )
 
     def __post_init__(self) -> None:
-        from fedkd.config_rules import validate  # the rules read this module's ConfigError
-
         validate(self)
 
     @classmethod
@@ -438,16 +436,6 @@ class FedKDConfig:
         if experiment:
             config = cls.from_mapping(load_experiment(experiment, base_dir=base_dir), base=config)
         return cls.from_mapping(changed, base=config)
-
-
-def to_key(name: str) -> str:
-    """``kd_alpha`` -> ``kd-alpha``."""
-    return name.replace("_", "-")
-
-
-def to_name(key: str) -> str:
-    """``kd-alpha`` -> ``kd_alpha``."""
-    return key.replace("-", "_")
 
 
 def _coerce(key: str, value: Any, type_name: str) -> Any:

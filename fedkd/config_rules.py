@@ -1,7 +1,7 @@
 """What a run configuration may hold: each key's allowed values and the keys that must agree.
 
 :class:`fedkd.config.FedKDConfig` calls :func:`validate` on creation, so no config that breaks
-a rule here exists. Each rule raises :class:`fedkd.config.ConfigError` naming the key, its value
+a rule here exists. Each rule raises :class:`fedkd.config_keys.ConfigError` naming the key, its value
 and what is allowed.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fedkd.compression.registry import COMPRESSIONS
-from fedkd.config import ConfigError, to_key
+from fedkd.config_keys import ConfigError, to_key
 from fedkd.data.partitioning import PARTITIONERS
 from fedkd.data.proxy import MNIST_DIGITS, PROXY_DATASETS
 from fedkd.data.public_pool import HELD_OUT_POOLS, has_pool
